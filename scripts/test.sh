@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The full test suite (called by `scripts/setup.sh test` after install + build):
+#   1. unit and integration tests (build/),
+#   2. the same tests built with ASan+UBSan (build-asan/),
+#   3. the libFuzzer targets for a fixed time each (build-fuzz/, clang).
+# Ends with each run's meson summary and one line "N passed, N failed" over all of them.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+JOBS=${JOBS:-$(nproc)}
+
+passed=0
+failed=0
+status=0
+
+log() { printf '[test] %s\n' "$*"; }
+
+# Sanitizer failures abort the test that hit them (only the sanitized builds read these).
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+count_results() {  # count_results DIR: adds the meson results of DIR to the totals
+  local json=$1/meson-logs/testlog.json ok bad
+  [ -f "$json" ] || return 0
+  ok=$(grep -c '"result": "OK"' "$json" || true)
+  bad=$(grep -c -E '"result": "(FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR)"' "$json" || true)
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+}
+
+run_suite() {  # run_suite DIR TITLE
+  local dir=$1 title=$2
+  log "$title"
+  if ! ninja -C "$dir" >"/tmp/moq-gst-$dir.build.log" 2>&1; then
+    tail -n 60 "/tmp/moq-gst-$dir.build.log"
+    log "build of $dir FAILED"
+    failed=$((failed + 1))
+    status=1
+    return
+  fi
+  rm -f "$dir/meson-logs/testlog.json"
+  meson test -C "$dir" --num-processes "$JOBS" --print-errorlogs || status=1
+  count_results "$dir"
+}
+
+# 1. Regular build (configured by setup.sh).
+[ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
+run_suite build "unit tests (build/)"
+
+# 2. ASan + UBSan.
+if [ ! -f build-asan/build.ninja ]; then
+  meson setup build-asan --buildtype=debug -Dsanitizers=address-undefined -Dtools=disabled >/tmp/moq-gst-asan.log 2>&1 \
+    || { cat /tmp/moq-gst-asan.log; exit 1; }
+fi
+run_suite build-asan "the same tests under ASan+UBSan (build-asan/)"
+
+# 3. Fuzzing (clang + libFuzzer).
+if [ ! -f build-fuzz/build.ninja ]; then
+  CXX=clang++ meson setup build-fuzz -Dfuzzing=true -Dtests=disabled -Dtools=disabled \
+    -Dfuzz_seconds="$FUZZ_SECONDS" >/tmp/moq-gst-fuzz.log 2>&1 || { cat /tmp/moq-gst-fuzz.log; exit 1; }
+else
+  meson configure build-fuzz -Dfuzz_seconds="$FUZZ_SECONDS" >/dev/null
+fi
+run_suite build-fuzz "fuzz targets, ${FUZZ_SECONDS}s each (build-fuzz/)"
+grep -ho 'fuzz_[a-z]*: [0-9]* executions[^"]*no crash' build-fuzz/meson-logs/testlog.json 2>/dev/null | sed 's/\\n$//' || true
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
