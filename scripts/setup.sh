@@ -91,11 +91,12 @@ fi
 cd "$here"
 build() {  # build DIR [meson options...]
   local dir=$1; shift
+  local logs=${TMPDIR:-/tmp}/moq-gst-$dir
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; die "meson setup $dir failed"; }
+    meson setup "$dir" "$@" >"$logs.setup.log" 2>&1 || { cat "$logs.setup.log"; die "meson setup $dir failed"; }
   fi
   log "building $dir"
-  ninja -C "$dir" >"$dir.build.log" 2>&1 || { tail -n 60 "$dir.build.log"; die "build of $dir failed"; }
+  ninja -C "$dir" >"$logs.build.log" 2>&1 || { tail -n 60 "$logs.build.log"; die "build of $dir failed"; }
 }
 
 build build --buildtype=debugoptimized

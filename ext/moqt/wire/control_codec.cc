@@ -71,6 +71,10 @@ uint64_t param_int(const MessageParams& m, Param p) {
   }
 }
 
+// -16 §9.2.2.2: DELIVERY_TIMEOUT must be > 0 (receiving 0 is a PROTOCOL_VIOLATION). -14 has no
+// such rule and -18 made 0 mean "no timeout" (-18 change log, #1450).
+bool zero_delivery_timeout_forbidden(const Profile& p) { return p.draft == Draft::k16; }
+
 // Writes the structured value of one parameter (token, filter, location, namespace).
 void write_param_struct(Writer& w, const MessageParams& m, const ParamSpec& s, const Profile& p,
                         const AuthToken* token) {
@@ -99,6 +103,10 @@ void write_params(Writer& w, const MessageParams& m, MK kind, const Profile& p, 
   }
   if (!m.unknown.empty() && p.params != ParamStyle::kKeyValue) {
     w.fail(violation(std::string("unknown parameters cannot be sent in ") + p.name));
+    return;
+  }
+  if ((present & pbit(Param::kDeliveryTimeout)) && *m.delivery_timeout == 0 && zero_delivery_timeout_forbidden(p)) {
+    w.fail(violation(std::string("DELIVERY_TIMEOUT must be > 0 in ") + p.name));
     return;
   }
   // Specs are in ascending type order, which delta coding needs; -14 unknown ones go last.
@@ -151,9 +159,12 @@ void write_params(Writer& w, const MessageParams& m, MK kind, const Profile& p, 
 }
 
 // Applies one decoded integer-valued parameter, checking its range.
-void set_param_int(Reader& r, MessageParams& m, Param param, uint64_t v) {
+void set_param_int(Reader& r, MessageParams& m, Param param, uint64_t v, const Profile& p) {
   switch (param) {
-    case Param::kDeliveryTimeout: m.delivery_timeout = v; break;
+    case Param::kDeliveryTimeout:
+      if (v == 0 && zero_delivery_timeout_forbidden(p)) return r.fail(violation("DELIVERY_TIMEOUT must be > 0"));
+      m.delivery_timeout = v;
+      break;
     case Param::kMaxCacheDuration: m.max_cache_duration = v; break;
     case Param::kExpires: m.expires = v; break;
     case Param::kNewGroupRequest: m.new_group_request = v; break;
@@ -256,7 +267,7 @@ MessageParams read_params(Reader& r, MK kind, const Profile& p) {
     if (p.params == ParamStyle::kKeyValue) {
       if (!(type & 1)) {
         const uint64_t v = r.varint();
-        if (r.ok() && allowed) set_param_int(r, m, s->param, v);
+        if (r.ok() && allowed) set_param_int(r, m, s->param, v, p);
       } else {
         read_lp_param(r, m, *s, p, allowed);
       }
@@ -265,12 +276,12 @@ MessageParams read_params(Reader& r, MK kind, const Profile& p) {
     switch (s->value) {  // -18: the parameter defines its encoding
       case ParamValue::kVarint: {
         const uint64_t v = r.varint();
-        if (r.ok()) set_param_int(r, m, s->param, v);
+        if (r.ok()) set_param_int(r, m, s->param, v, p);
         break;
       }
       case ParamValue::kUint8: {
         const uint8_t v = r.u8();
-        if (r.ok()) set_param_int(r, m, s->param, v);
+        if (r.ok()) set_param_int(r, m, s->param, v, p);
         break;
       }
       case ParamValue::kLocation:

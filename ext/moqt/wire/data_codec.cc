@@ -46,6 +46,14 @@ bool valid_status(uint64_t s, const Profile& p) {
   return s == 0x0 || s == 0x3 || s == 0x4 || (s == 0x1 && p.object_status_does_not_exist);
 }
 
+// Which objects may carry properties. -14 §10.2.1.2 forbids extension headers only on "Object
+// Does Not Exist" objects (End of Group / End of Track may carry them); -16 §10.2.1.2 and
+// -18 §11.2.1.2 allow them on Normal objects only. Status 0x1 exists exactly in -14.
+bool properties_allowed(ObjectStatus s, const Profile& p) {
+  if (p.object_status_does_not_exist) return s != ObjectStatus::kDoesNotExist;
+  return s == ObjectStatus::kNormal;
+}
+
 void write_properties_block(Writer& w, const KeyValueList& props, const Profile& p) {
   Writer inner(p.ints);
   write_kvps(inner, props, p);
@@ -119,8 +127,8 @@ std::optional<WireError> encode_subgroup_object(const ObjectHeader& o, std::opti
     w.varint(o.object_id);
   }
   if (has_properties) {
-    if (!o.properties.empty() && o.status != ObjectStatus::kNormal)
-      return violation("only Normal objects carry properties");
+    if (!o.properties.empty() && !properties_allowed(o.status, p))
+      return violation("an object with this status carries no properties");
     write_properties_block(w, o.properties, p);
   } else if (!o.properties.empty()) {
     return violation("the subgroup header says objects carry no properties");
@@ -149,8 +157,8 @@ std::optional<WireError> FetchObjectEncoder::encode(const FetchObject& o, Bytes&
     w.varint(o.datagram ? o.location.object : o.subgroup_id);
     w.varint(o.location.object);
     w.u8(o.publisher_priority);
-    if (!o.properties.empty() && o.status != ObjectStatus::kNormal)
-      return violation("only Normal objects carry extensions");
+    if (!o.properties.empty() && !properties_allowed(o.status, p))
+      return violation("an object with this status carries no extensions");
     write_properties_block(w, o.properties, p);
     write_status_or_payload_length(w, o.status, o.payload_length, p);
   } else if (o.entry != FetchEntry::kObject) {
@@ -229,8 +237,8 @@ Result<Bytes> encode_datagram(const ObjectDatagram& d, ByteView payload, Draft d
   if (!valid_datagram_type(type, p))
     return violation(std::string("object datagram cannot be expressed in ") + p.name);
   if (d.status && !payload.empty()) return violation("a status datagram has no payload");
-  if (d.status && *d.status != ObjectStatus::kNormal && !d.properties.empty())
-    return violation("only Normal objects carry properties");
+  if (d.status && !d.properties.empty() && !properties_allowed(*d.status, p))
+    return violation("an object with this status carries no properties");
   if (d.status && !valid_status(static_cast<uint64_t>(*d.status), p)) return violation("object status undefined");
   Writer w(p.ints);
   w.varint(type);
@@ -269,7 +277,8 @@ Result<DecodedDatagram> decode_datagram(ByteView datagram, Draft draft) {
     const uint64_t s = r.varint();
     if (r.ok() && !valid_status(s, p)) return violation("undefined object status " + std::to_string(s));
     d.status = static_cast<ObjectStatus>(s);
-    if (r.ok() && !d.properties.empty() && s != 0) return violation("only Normal objects carry properties");
+    if (r.ok() && !d.properties.empty() && !properties_allowed(d.status.value(), p))
+      return violation("an object with status " + std::to_string(s) + " carries no properties");
     if (r.ok() && !r.empty()) return violation("status datagram has bytes after the status");
   } else {
     out.payload = r.rest();
@@ -311,8 +320,8 @@ bool DataStreamParser::parse_subgroup_object(Reader& r) {
     return false;
   }
   o.status = static_cast<ObjectStatus>(status);
-  if (o.status != ObjectStatus::kNormal && !o.properties.empty()) {
-    r.fail(violation("only Normal objects carry properties"));
+  if (!o.properties.empty() && !properties_allowed(o.status, p_)) {
+    r.fail(violation("an object with status " + std::to_string(status) + " carries no properties"));
     return false;
   }
   if (prev_object_id_) {
@@ -332,7 +341,7 @@ bool DataStreamParser::parse_subgroup_object(Reader& r) {
   return true;
 }
 
-bool DataStreamParser::parse_fetch_object(Reader& r) {
+bool DataStreamParser::parse_fetch_object(Reader& r, bool* marker) {
   FetchObject o;
   if (p_.fetch_objects == FetchObjectStyle::kAbsoluteWithStatus) {  // -14
     o.location.group = r.varint();
@@ -349,8 +358,8 @@ bool DataStreamParser::parse_fetch_object(Reader& r) {
       return false;
     }
     o.status = static_cast<ObjectStatus>(status);
-    if (o.status != ObjectStatus::kNormal && !o.properties.empty()) {
-      r.fail(violation("only Normal objects carry extensions"));
+    if (!o.properties.empty() && !properties_allowed(o.status, p_)) {
+      r.fail(violation("an object with status " + std::to_string(status) + " carries no extensions"));
       return false;
     }
     payload_left_ = o.payload_length;
@@ -365,6 +374,7 @@ bool DataStreamParser::parse_fetch_object(Reader& r) {
     if (!r.ok()) return false;
     prior_ = o.location;
     payload_left_ = 0;
+    *marker = true;
     v_.on_fetch_object(o);
     return true;
   }
@@ -492,11 +502,12 @@ bool DataStreamParser::parse_item(Reader& r) {
       return true;
     }
     case State::kObject: {
-      const bool ok = is_fetch_ ? parse_fetch_object(r) : parse_subgroup_object(r);
+      bool marker = false;
+      const bool ok = is_fetch_ ? parse_fetch_object(r, &marker) : parse_subgroup_object(r);
       if (!ok) return false;
       state_ = State::kPayload;
       if (payload_left_ == 0) {
-        v_.on_payload({}, true);
+        if (!marker) v_.on_payload({}, true);  // an end-of-range marker is not an object
         state_ = State::kObject;
       }
       return true;

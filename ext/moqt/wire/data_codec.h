@@ -122,7 +122,7 @@ class DataStreamVisitor {
   virtual void on_fetch_header(const FetchHeader&) {}
   virtual void on_padding_stream() {}
   virtual void on_object(const ObjectHeader&) {}
-  virtual void on_fetch_object(const FetchObject&) {}  // also end-of-range markers
+  virtual void on_fetch_object(const FetchObject&) {}  // also end-of-range markers (no payload)
   // Zero or more chunks per object; `end_of_object` on the last (an empty object gets one
   // empty chunk so every object ends with exactly one end_of_object).
   virtual void on_payload(ByteView chunk, bool end_of_object) = 0;
@@ -151,7 +151,7 @@ class DataStreamParser {
   // Parses one header item from r; returns false if it needs more bytes or failed.
   bool parse_item(Reader& r);
   bool parse_subgroup_object(Reader& r);
-  bool parse_fetch_object(Reader& r);
+  bool parse_fetch_object(Reader& r, bool* marker);
   KeyValueList read_properties(Reader& r);
 
   const Profile& p_;

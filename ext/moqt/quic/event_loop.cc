@@ -1,0 +1,202 @@
+#include "moqt/quic/event_loop.h"
+
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+namespace moqt::quic {
+
+EventLoop::EventLoop() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  eventfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (epfd_ < 0 || eventfd_ < 0 || timerfd_ < 0)
+    throw std::runtime_error(std::string("event loop: cannot create epoll/eventfd/timerfd: ") + strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = eventfd_;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, eventfd_, &ev);
+  ev.data.fd = timerfd_;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, timerfd_, &ev);
+}
+
+EventLoop::~EventLoop() {
+  stop();
+  if (thread_.joinable()) thread_.join();
+  close(epfd_);
+  close(eventfd_);
+  close(timerfd_);
+}
+
+uint64_t EventLoop::now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+void EventLoop::start(const std::string& name) {
+  if (thread_.joinable()) return;
+  running_ = true;  // accept posts before the thread runs
+  thread_ = std::thread([this, name] {
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    run();
+  });
+}
+
+void EventLoop::run() {
+  loop_thread_ = std::this_thread::get_id();
+  running_ = true;
+  std::vector<epoll_event> events(64);
+  while (!stop_requested_.load()) {
+    const int n = epoll_wait(epfd_, events.data(), int(events.size()), -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::fprintf(stderr, "moqt event loop: epoll_wait failed: %s\n", strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n && !stop_requested_.load(); ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == eventfd_) {
+        uint64_t v;
+        while (read(eventfd_, &v, sizeof v) > 0) {
+        }
+        run_tasks();
+      } else if (fd == timerfd_) {
+        uint64_t v;
+        while (read(timerfd_, &v, sizeof v) > 0) {
+        }
+        armed_ = TimePoint::max();
+        run_timers();
+      } else {
+        auto it = fds_.find(fd);
+        if (it == fds_.end()) continue;
+        std::shared_ptr<FdCallback> cb = it->second.cb;
+        (*cb)(events[i].events);
+      }
+    }
+    // Timers may be due although the timerfd has not fired yet in this round.
+    run_timers();
+  }
+  run_tasks();  // do not lose work posted just before stop
+  running_ = false;
+  loop_thread_ = std::thread::id();
+}
+
+void EventLoop::stop() {
+  stop_requested_ = true;
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = write(eventfd_, &one, sizeof one);
+  if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id()) thread_.join();
+}
+
+void EventLoop::post(Task task) {
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    tasks_.push_back(std::move(task));
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = write(eventfd_, &one, sizeof one);
+}
+
+bool EventLoop::run_sync(Task task, std::chrono::milliseconds timeout) {
+  if (in_loop_thread()) {
+    task();
+    return true;
+  }
+  if (!running_.load()) return false;
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto st = std::make_shared<State>();
+  post([st, task = std::move(task)] {
+    task();
+    std::lock_guard<std::mutex> lock(st->mu);
+    st->done = true;
+    st->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(st->mu);
+  return st->cv.wait_for(lock, timeout, [&] { return st->done; });
+}
+
+void EventLoop::run_tasks() {
+  std::vector<Task> batch;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    batch.swap(tasks_);
+  }
+  for (Task& t : batch) t();
+}
+
+void EventLoop::add_fd(int fd, uint32_t events, FdCallback cb) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0)
+    throw std::runtime_error(std::string("epoll_ctl add: ") + strerror(errno));
+  fds_[fd] = FdEntry{std::make_shared<FdCallback>(std::move(cb))};
+}
+
+void EventLoop::modify_fd(int fd, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void EventLoop::remove_fd(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  fds_.erase(fd);
+}
+
+EventLoop::TimerId EventLoop::add_timer(TimePoint when, Task task) {
+  const TimerId id = next_timer_++;
+  timers_.emplace(std::make_pair(when, id), std::move(task));
+  timer_index_[id] = when;
+  if (when < armed_) arm_timerfd();
+  return id;
+}
+
+void EventLoop::cancel_timer(TimerId id) {
+  auto it = timer_index_.find(id);
+  if (it == timer_index_.end()) return;
+  timers_.erase({it->second, id});
+  timer_index_.erase(it);
+}
+
+void EventLoop::run_timers() {
+  const TimePoint t = now();
+  while (!timers_.empty() && timers_.begin()->first.first <= t) {
+    auto node = timers_.extract(timers_.begin());
+    timer_index_.erase(node.key().second);
+    node.mapped()();
+  }
+  arm_timerfd();
+}
+
+void EventLoop::arm_timerfd() {
+  itimerspec its{};
+  if (timers_.empty()) {
+    armed_ = TimePoint::max();
+    timerfd_settime(timerfd_, 0, &its, nullptr);
+    return;
+  }
+  const TimePoint when = timers_.begin()->first.first;
+  armed_ = when;
+  auto delta = std::chrono::duration_cast<std::chrono::nanoseconds>(when - now()).count();
+  if (delta < 1000) delta = 1000;  // a zero it_value would disarm the timer
+  its.it_value.tv_sec = delta / 1000000000;
+  its.it_value.tv_nsec = delta % 1000000000;
+  timerfd_settime(timerfd_, 0, &its, nullptr);
+}
+
+}  // namespace moqt::quic
