@@ -34,6 +34,7 @@ BOOKWORM_PKGS=(
   libgnutls28-dev gnutls-bin libglib2.0-dev libjson-glib-dev
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
+  chromium
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
@@ -84,6 +85,21 @@ if [ ${#missing[@]} -gt 0 ] || [ ${#missing_bp[@]} -gt 0 ]; then
   fi
 else
   log "all packages present"
+fi
+
+# Node.js for the browser tests (any node >= 18 will do; Debian's if there is none).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing nodejs and npm"
+  $SUDO apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
+fi
+# The browser tests' npm packages, exactly as locked (package-lock.json), only when it changed.
+if [ "$mode" = test ] || [ "$mode" = install ]; then
+  stamp="$here/tests/browser/node_modules/.moq-gst-lock"
+  if ! cmp -s "$here/tests/browser/package-lock.json" "$stamp" 2>/dev/null; then
+    log "npm ci (tests/browser)"
+    (cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed"
+    cp "$here/tests/browser/package-lock.json" "$stamp"
+  fi
 fi
 
 [ "$mode" = install ] && exit 0

@@ -45,13 +45,15 @@ run_suite() {  # run_suite DIR TITLE
   count_results "$dir"
 }
 
-# 1. Regular build (configured by setup.sh).
+# 1. Regular build (configured by setup.sh), with the real-browser tests on.
 [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
-run_suite build "unit tests (build/)"
+meson configure build -Dbrowser_tests=enabled >/dev/null || exit 1
+run_suite build "unit, integration and browser tests (build/)"
 
 # 2. ASan + UBSan.
 if [ ! -f build-asan/build.ninja ]; then
-  meson setup build-asan --buildtype=debug -Dsanitizers=address-undefined -Dtools=disabled >/tmp/moq-gst-asan.log 2>&1 \
+  meson setup build-asan --buildtype=debug -Dsanitizers=address-undefined -Dtools=disabled -Dbrowser_tests=disabled \
+    >/tmp/moq-gst-asan.log 2>&1 \
     || { cat /tmp/moq-gst-asan.log; exit 1; }
 fi
 run_suite build-asan "the same tests under ASan+UBSan (build-asan/)"

@@ -83,6 +83,13 @@ class ClientHandler : public TransportHandler {
     std::unique_lock<std::mutex> l(mu);
     return cv.wait_for(l, t, p);
   }
+  // The test thread reads the recorded state only through this (or inside wait()'s predicate):
+  // the loop thread may be writing it.
+  template <typename Fn>
+  auto locked(Fn fn) {
+    std::lock_guard<std::mutex> l(mu);
+    return fn();
+  }
   std::mutex mu;
   std::condition_variable cv;
   std::optional<std::string> ready;
@@ -189,7 +196,7 @@ TEST_F(QuicTest, HandshakeNegotiatesAlpnAndEchoesStreamsAndDatagrams) {
   ClientHandler& h = handler();
   Connection* c = connect(h, pinned());
   ASSERT_TRUE(c);
-  ASSERT_EQ(h.ready, "moqt-18");
+  ASSERT_EQ(h.locked([&] { return h.ready; }), "moqt-18");
   const auto msg = pattern(1000, 1);
   StreamId bidi = -1, uni = -1;
   loop_.run_sync([&] {
@@ -216,12 +223,14 @@ TEST_F(QuicTest, ServerPicksItsPreferredAlpnFromTheClientList) {
   auto cfg = pinned();
   cfg.alpns = {"moq-00", "moqt-16"};
   ASSERT_TRUE(connect(h, cfg));
-  EXPECT_EQ(h.ready, "moqt-16");  // server order: moqt-18, moqt-16, moq-00
+  EXPECT_EQ(h.locked([&] { return h.ready; }), "moqt-16");  // server order: moqt-18, moqt-16, moq-00
   ClientHandler& h2 = handler();
   cfg.alpns = {"h3-only"};
   connect(h2, cfg);
-  ASSERT_TRUE(h2.closed.has_value());  // no common ALPN: the handshake fails
-  EXPECT_FALSE(h2.ready.has_value());
+  h2.locked([&] {
+    ASSERT_TRUE(h2.closed.has_value());  // no common ALPN: the handshake fails
+    EXPECT_FALSE(h2.ready.has_value());
+  });
 }
 
 TEST_F(QuicTest, LargeTransfersOnManyStreamsArriveIntact) {
@@ -251,7 +260,7 @@ TEST_F(QuicTest, WorksOverIpv6) {
   auto cfg = pinned();
   cfg.server_name = "::1";
   Connection* c = connect(h, cfg);
-  ASSERT_TRUE(c && h.ready);
+  ASSERT_TRUE(c && h.locked([&] { return h.ready.has_value(); }));
   loop_.run_sync([&] { c->write(*c->open_bidi_stream(), SendBuffer::copy(pattern(100, 3)), true); });
   EXPECT_TRUE(h.wait([&] { return h.finished.size() == 1; }));
 }
@@ -286,7 +295,7 @@ TEST_F(QuicTest, ApplicationCloseCodeAndReasonReachThePeer) {
   ASSERT_TRUE(c);
   loop_.run_sync([&] { c->close(0x3, "protocol violation: test"); });
   ASSERT_TRUE(h.wait([&] { return h.closed.has_value(); }));
-  EXPECT_EQ(h.closed->source, CloseSource::kLocal);
+  EXPECT_EQ(h.locked([&] { return h.closed->source; }), CloseSource::kLocal);
   EchoHandler* e = server_handler(0);
   ASSERT_TRUE(e);
   std::unique_lock<std::mutex> l(e->mu);
@@ -305,7 +314,7 @@ TEST_F(QuicTest, IdleTimeoutClosesQuietConnections) {
   ASSERT_TRUE(connect(h, pinned(), cfg));
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(h.wait([&] { return h.closed.has_value(); }, 5s));
-  EXPECT_EQ(h.closed->source, CloseSource::kIdleTimeout);
+  EXPECT_EQ(h.locked([&] { return h.closed->source; }), CloseSource::kIdleTimeout);
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
 }
 
@@ -326,9 +335,11 @@ TEST_F(QuicTest, PinnedHashMismatchIsRefused) {
   auto cfg = pinned();
   cfg.pinned_sha256 = std::string(64, 'a');
   connect(h, cfg);
-  ASSERT_TRUE(h.closed.has_value());
-  EXPECT_FALSE(h.ready.has_value());
-  EXPECT_NE(h.closed->reason.find("does not match the pinned"), std::string::npos) << h.closed->reason;
+  h.locked([&] {
+    ASSERT_TRUE(h.closed.has_value());
+    EXPECT_FALSE(h.ready.has_value());
+    EXPECT_NE(h.closed->reason.find("does not match the pinned"), std::string::npos) << h.closed->reason;
+  });
 }
 
 TEST_F(QuicTest, SystemCaRejectsASelfSignedCertificate) {
@@ -337,12 +348,14 @@ TEST_F(QuicTest, SystemCaRejectsASelfSignedCertificate) {
   auto cfg = pinned();
   cfg.verify = VerifyMode::kSystemCa;
   connect(h, cfg);
-  ASSERT_TRUE(h.closed.has_value());
-  EXPECT_FALSE(h.ready.has_value());
+  h.locked([&] {
+    ASSERT_TRUE(h.closed.has_value());
+    EXPECT_FALSE(h.ready.has_value());
+  });
   ClientHandler& h2 = handler();
   cfg.verify = VerifyMode::kInsecure;
   connect(h2, cfg);
-  EXPECT_TRUE(h2.ready.has_value());
+  EXPECT_TRUE(h2.locked([&] { return h2.ready.has_value(); }));
 }
 
 TEST_F(QuicTest, GarbageUdpDoesNotDisturbOtherConnections) {
@@ -363,8 +376,8 @@ TEST_F(QuicTest, GarbageUdpDoesNotDisturbOtherConnections) {
   close(fd);
   loop_.run_sync([&] { c->write(*c->open_bidi_stream(), SendBuffer::copy(pattern(20000, 5)), true); });
   ASSERT_TRUE(h.wait([&] { return h.finished.size() == 1; }));
-  EXPECT_FALSE(h.closed.has_value());
   std::lock_guard<std::mutex> l(h.mu);
+  EXPECT_FALSE(h.closed.has_value());
   EXPECT_EQ(h.received.begin()->second, pattern(20000, 5));
 }
 
@@ -375,13 +388,15 @@ TEST_F(QuicTest, ConnectionLimitRefusesExtraClients) {
   ClientHandler& a = handler();
   ClientHandler& b = handler();
   ClientHandler& c = handler();
-  ASSERT_TRUE(connect(a, pinned()) && a.ready);
-  ASSERT_TRUE(connect(b, pinned()) && b.ready);
+  ASSERT_TRUE(connect(a, pinned()) && a.locked([&] { return a.ready.has_value(); }));
+  ASSERT_TRUE(connect(b, pinned()) && b.locked([&] { return b.ready.has_value(); }));
   connect(c, pinned());
-  ASSERT_TRUE(c.closed.has_value());
-  EXPECT_FALSE(c.ready.has_value());
-  EXPECT_FALSE(c.closed->application);
-  EXPECT_EQ(c.closed->code, uint64_t(NGTCP2_CONNECTION_REFUSED));
+  c.locked([&] {
+    ASSERT_TRUE(c.closed.has_value());
+    EXPECT_FALSE(c.ready.has_value());
+    EXPECT_FALSE(c.closed->application);
+    EXPECT_EQ(c.closed->code, uint64_t(NGTCP2_CONNECTION_REFUSED));
+  });
 }
 
 TEST_F(QuicTest, StreamResetAndStopSendingCarryApplicationCodes) {
@@ -401,7 +416,7 @@ TEST_F(QuicTest, StreamResetAndStopSendingCarryApplicationCodes) {
   // The connection stays usable after a stream reset.
   loop_.run_sync([&] { c->write(*c->open_bidi_stream(), SendBuffer::copy(pattern(10, 2)), true); });
   EXPECT_TRUE(h.wait([&] { return h.finished.size() == 1; }));
-  EXPECT_FALSE(h.closed.has_value());
+  EXPECT_FALSE(h.locked([&] { return h.closed.has_value(); }));
 }
 
 TEST_F(QuicTest, TransferCompletesWithTenPercentLossBothWays) {
@@ -413,7 +428,7 @@ TEST_F(QuicTest, TransferCompletesWithTenPercentLossBothWays) {
   QuicConfig ccfg = cfg;
   ccfg.impairment.seed = 43;
   Connection* c = connect(h, pinned(), ccfg);
-  ASSERT_TRUE(c && h.ready);
+  ASSERT_TRUE(c && h.locked([&] { return h.ready.has_value(); }));
   const auto data = pattern(2 << 20, 9);
   StreamId id = -1;
   loop_.run_sync([&] {
@@ -422,9 +437,8 @@ TEST_F(QuicTest, TransferCompletesWithTenPercentLossBothWays) {
       c->write(id, SendBuffer::copy(std::span<const uint8_t>(data).subspan(off, 65536)), off + 65536 >= data.size());
   });
   ASSERT_TRUE(h.wait([&] { return h.finished.count(id) > 0; }, 60s));
-  std::lock_guard<std::mutex> l(h.mu);
-  EXPECT_EQ(h.received[id], data);
-  uint64_t dropped = 0;
+  EXPECT_EQ(h.locked([&] { return h.received[id]; }), data);
+  uint64_t dropped = 0;  // (h.mu must not be held here: the loop thread may need it to finish run_sync)
   loop_.run_sync([&] { dropped = clients_.back()->udp_stats().shim_dropped + server_->udp_stats().shim_dropped; });
   EXPECT_GT(dropped, 50u) << "the shim must really have dropped packets";
 }
@@ -435,7 +449,7 @@ TEST_F(QuicTest, DelayShimAddsLatency) {
   start_server(cfg);
   ClientHandler& h = handler();
   Connection* c = connect(h, pinned(), cfg);
-  ASSERT_TRUE(c && h.ready);
+  ASSERT_TRUE(c && h.locked([&] { return h.ready.has_value(); }));
   TransportStats st;
   loop_.run_sync([&] {
     c->write(*c->open_bidi_stream(), SendBuffer::copy(pattern(10, 1)), true);

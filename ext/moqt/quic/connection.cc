@@ -352,8 +352,8 @@ int Connection::cb_remove_connection_id(ngtcp2_conn*, const ngtcp2_cid* cid, voi
 }
 
 int Connection::cb_recv_stateless_reset(ngtcp2_conn*, const ngtcp2_pkt_stateless_reset*, void* ud) {
-  auto* c = static_cast<Connection*>(ud);
-  c->ep_.post_to(c, [c] { c->enter_dead(CloseInfo{CloseSource::kStatelessReset, false, 0, "stateless reset"}); });
+  // read_pkt returns NGTCP2_ERR_DRAINING next; on_packet reports the close with this source.
+  static_cast<Connection*>(ud)->reset_received_ = true;
   return 0;
 }
 
@@ -516,6 +516,7 @@ void Connection::on_packet(const ReceivedDatagram& d) {
       const ngtcp2_ccerr* e = ngtcp2_conn_get_ccerr(conn_);
       CloseInfo info{CloseSource::kPeer, e->type == NGTCP2_CCERR_TYPE_APPLICATION, e->error_code,
                      std::string(reinterpret_cast<const char*>(e->reason), e->reasonlen)};
+      if (reset_received_) info = CloseInfo{CloseSource::kStatelessReset, false, 0, "stateless reset"};
       state_ = State::kDraining;
       notify_closed(info);
       // Stay silent for 3 PTO so late packets are absorbed, then disappear.
@@ -563,6 +564,10 @@ void Connection::flush() {
   if (ep_.tx_blocked_.count(this)) return;  // the endpoint resumes us when the socket drains
   const uint64_t ts = EventLoop::now_ns();
   const size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+  // Each packet gets room for the configured maximum, not just the current path maximum:
+  // ngtcp2 writes its Path MTU Discovery probes (up to 1452 bytes) only into a buffer that
+  // large, and with the path maximum (1200 until a probe succeeds) PMTUD could never succeed.
+  const size_t pkt_room = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
   const size_t quantum = ngtcp2_conn_get_send_quantum(conn_);
   const size_t max_pkts = std::clamp<size_t>(quantum / max_udp, 1, kMaxGsoPackets);
   ngtcp2_path_storage ps, first_ps;
@@ -572,7 +577,8 @@ void Connection::flush() {
   uint8_t first_ecn = 0;
   uint8_t* const buf = txbuf_.data();
   size_t used = 0, npkts = 0, first_size = 0;
-  bool blocked = false;
+  size_t written = 0;  // packets written by this call
+  bool blocked = false, more = false;
 
   auto send_batch = [&]() {
     if (npkts == 0) return true;
@@ -592,7 +598,7 @@ void Connection::flush() {
     if (!datagrams_.empty()) {
       dgram = true;
       ngtcp2_vec v{const_cast<uint8_t*>(datagrams_.front().data.data()), datagrams_.front().data.size()};
-      nwrite = ngtcp2_conn_writev_datagram(conn_, &ps.path, &pi, p, max_udp, &accepted, NGTCP2_WRITE_DATAGRAM_FLAG_MORE,
+      nwrite = ngtcp2_conn_writev_datagram(conn_, &ps.path, &pi, p, pkt_room, &accepted, NGTCP2_WRITE_DATAGRAM_FLAG_MORE,
                                            0, &v, 1, ts);
     } else {
       ngtcp2_vec iov[16];
@@ -610,7 +616,7 @@ void Connection::flush() {
           fin_flag = true;
         }
       }
-      nwrite = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, p, max_udp, &ndatalen, flags, sid, iov, niov, ts);
+      nwrite = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, p, pkt_room, &ndatalen, flags, sid, iov, niov, ts);
     }
     if (nwrite < 0) {
       if (dgram && (nwrite == NGTCP2_ERR_WRITE_MORE || nwrite == NGTCP2_ERR_INVALID_ARGUMENT)) {
@@ -649,13 +655,14 @@ void Connection::flush() {
     if (s && ndatalen >= 0) consume(*s, size_t(ndatalen), fin_flag && size_t(ndatalen) == total);
     if (nwrite == 0) break;  // nothing more now (or congestion/pacing limited)
 
-    if (npkts > 0 && !ngtcp2_path_eq(&first_ps.path, &ps.path)) {
-      // Path changed (migration): send what we have, then start over with this packet.
+    if (npkts > 0 && (!ngtcp2_path_eq(&first_ps.path, &ps.path) || size_t(nwrite) > first_size ||
+                      pi.ecn != first_ecn)) {
+      // This packet cannot join the GSO batch: the path changed (migration), it is larger than
+      // the batch's segment size (a PMTUD probe), or it carries another ECN mark. Send the
+      // batch, then start a new one with this packet. If the socket is full the endpoint keeps
+      // the batch queued, and this packet follows it (the send_batch() after the loop).
       std::vector<uint8_t> pkt(p, p + nwrite);
-      if (!send_batch()) {
-        blocked = true;
-        break;
-      }
+      if (!send_batch()) blocked = true;
       memcpy(buf, pkt.data(), pkt.size());
       p = buf;
     }
@@ -666,6 +673,8 @@ void Connection::flush() {
     }
     used = size_t(p - buf) + size_t(nwrite);
     ++npkts;
+    ++written;
+    if (blocked) break;
     // GSO needs equal-size packets (the last may be shorter): a short packet ends the batch.
     if (size_t(nwrite) < first_size || npkts == max_pkts) {
       if (!send_batch()) {
@@ -673,10 +682,20 @@ void Connection::flush() {
         break;
       }
     }
+    // One send quantum per call, as in ngtcp2's examples. Writing until the congestion window
+    // is full instead (megabytes at loopback speed) kept this thread away from its socket for
+    // milliseconds: ACKs waited unread, the RTT estimate grew with the burst, and the
+    // burst-then-pacing-wait cycle cost up to half the throughput. Continue from the loop, after
+    // whatever has arrived meanwhile.
+    if (written >= max_pkts) {
+      more = true;
+      break;
+    }
   }
-  if (!blocked && !send_batch()) blocked = true;
+  if (!send_batch()) blocked = true;
   if (blocked) ep_.tx_blocked_.insert(this);
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+  if (more && !blocked) schedule_flush();
   arm_timer();
 }
 
@@ -780,6 +799,12 @@ void Connection::enter_dead(CloseInfo info) {
   ep_.remove(this);
 }
 
+SocketAddress Connection::remote() const {
+  if (!conn_) return remote_;
+  const ngtcp2_path* p = ngtcp2_conn_get_path(conn_);
+  return SocketAddress(p->remote.addr, p->remote.addrlen);
+}
+
 TransportStats Connection::stats() const {
   TransportStats s = counters_;
   if (conn_) {
@@ -800,8 +825,14 @@ TransportStats Connection::stats() const {
 
 Endpoint::Endpoint(EventLoop& loop, UdpSocket sock, QuicConfig cfg)
     : loop_(loop), sock_(std::move(sock)), cfg_(std::move(cfg)), alive_(std::make_shared<bool>(true)) {
-  random_bytes(reset_secret_, sizeof reset_secret_);
+  static_assert(sizeof reset_secret_ == 32, "SHA-256 output");
+  if (cfg_.stateless_reset_key.empty())
+    random_bytes(reset_secret_, sizeof reset_secret_);
+  else  // same key, same tokens: a restarted server can still reset its predecessor's connections
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, cfg_.stateless_reset_key.data(), cfg_.stateless_reset_key.size(),
+                     reset_secret_);
   if (cfg_.impairment.active()) sock_.set_impairment(cfg_.impairment);
+  if (!cfg_.gso) sock_.disable_gso();
 }
 
 std::unique_ptr<Endpoint> Endpoint::listen(EventLoop& loop, const SocketAddress& local, QuicConfig cfg,
@@ -839,7 +870,11 @@ Endpoint::~Endpoint() {
   *alive_ = false;
   if (shim_timer_) loop_.cancel_timer(shim_timer_);
   loop_.remove_fd(sock_.fd());
-  for (auto& [p, c] : conns_) c->handler_ = nullptr;  // no callbacks during teardown
+  // Handlers hear about it (once), so nothing keeps a dangling reference to a connection.
+  for (auto& [p, c] : conns_) {
+    c->state_ = Connection::State::kDead;
+    c->notify_closed(CloseInfo{CloseSource::kLocal, false, 0, "endpoint shut down"});
+  }
   conns_.clear();
 }
 
@@ -848,6 +883,47 @@ std::vector<Connection*> Endpoint::connections() {
   for (auto& [p, c] : conns_)
     if (c->state_ != Connection::State::kDead) v.push_back(p);
   return v;
+}
+
+bool Endpoint::rebind(bool migrate, std::string* error) {
+  if (server_tls_) {  // a server's peers know it by its address
+    if (error) *error = "only client endpoints can rebind";
+    return false;
+  }
+  SocketAddress any = sock_.local();
+  any.set_port(0);
+  auto sock = UdpSocket::bind(any, false, error);
+  if (!sock) return false;
+  if (!sock_.gso()) sock->disable_gso();
+  if (cfg_.impairment.active()) sock->set_impairment(cfg_.impairment);
+  loop_.remove_fd(sock_.fd());
+  if (shim_timer_) loop_.cancel_timer(shim_timer_);
+  shim_timer_ = 0;
+  sock_ = std::move(*sock);  // closes the old socket: its port is gone, like an expired NAT mapping
+  start();
+  if (!pending_tx_.empty()) loop_.modify_fd(sock_.fd(), EPOLLIN | EPOLLOUT);
+  const uint64_t ts = EventLoop::now_ns();
+  for (auto& [p, c] : conns_) {
+    if (c->state_ != Connection::State::kOpen || !c->conn_) continue;
+    SocketAddress local = c->local_;  // the concrete source address, with the new port
+    local.set_port(sock_.local().port());
+    if (migrate) {
+      const SocketAddress remote = c->remote();
+      ngtcp2_path path = make_path(local, remote);
+      const int rc = ngtcp2_conn_initiate_immediate_migration(c->conn_, &path, ts);
+      if (rc != 0) {  // e.g. no spare connection ID yet: this connection is lost
+        c->fail(rc, "migration");
+        continue;
+      }
+    } else {
+      // What a NAT does behind our back; ngtcp2 offers this for exactly that test.
+      ngtcp2_addr addr;
+      ngtcp2_conn_set_local_addr(c->conn_, ngtcp2_addr_init(&addr, local.get(), local.size()));
+    }
+    c->local_ = local;
+    c->schedule_flush();
+  }
+  return true;
 }
 
 void Endpoint::set_impairment(const Impairment& imp) {
@@ -961,6 +1037,20 @@ void Endpoint::on_datagram(const ReceivedDatagram& d, std::set<Connection*>& tou
     touched.insert(c);
     return;
   }
+  // A stateless reset carries no DCID of ours (it is random): offer short-header packets of a
+  // plausible size to the client connections on that path, and ngtcp2 checks the token at the
+  // end. (Server connections are left out: a client that lost its state rarely comes back from
+  // the same port, and a busy server should not run stray packets through its connections.)
+  if (!(d.data[0] & 0x80) && d.data.size() >= NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN) {
+    bool reset = false;
+    for (auto& [p, c] : conns_) {
+      if (c->server_ || c->state_ != Connection::State::kOpen || !(c->remote() == d.peer)) continue;
+      c->on_packet(d);
+      touched.insert(p);
+      reset = reset || c->state_ != Connection::State::kOpen;
+    }
+    if (reset) return;  // never answer a reset with a reset
+  }
   if (!server_tls_) return;
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, d.data.data(), d.data.size()) != 0) {
@@ -1000,17 +1090,21 @@ void Endpoint::send_stateless_reset(const ReceivedDatagram& d, const uint8_t* dc
     stateless_reset_window_ = sec;
     stateless_resets_this_second_ = 0;
   }
-  if (++stateless_resets_this_second_ > 100 || d.data.size() < 43) return;
+  if (d.data.size() < 43 || ++stateless_resets_this_second_ > 100) return;
   ngtcp2_cid cid;
   ngtcp2_cid_init(&cid, dcid, dcidlen);
   uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
   if (ngtcp2_crypto_generate_stateless_reset_token(token, reset_secret_, sizeof reset_secret_, &cid) != 0) return;
+  // Shorter than the packet it answers (the first byte comes out of `rand`), so two endpoints
+  // that both lost the state cannot keep resetting each other (RFC 9000 §10.3.3).
   uint8_t rand[64];
   const size_t randlen = std::min<size_t>(d.data.size() - 1 - NGTCP2_STATELESS_RESET_TOKENLEN, sizeof rand);
   random_bytes(rand, randlen);
   uint8_t buf[128];
   const ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, sizeof buf, token, rand, randlen);
-  if (n > 0) send(d.peer, buf, size_t(n), 0, 0);
+  if (n <= 0) return;
+  ++stateless_resets_sent_;
+  send(d.peer, buf, size_t(n), 0, 0);
 }
 
 void Endpoint::send_version_negotiation(const ReceivedDatagram& d, const ngtcp2_version_cid& vc) {

@@ -44,8 +44,14 @@ struct QuicConfig {
   size_t max_datagram_queue = 256;          // outgoing datagrams waiting for the congestion window
   size_t max_connections = 1000;            // server: more are refused
   std::string qlog_dir;                     // write <dir>/<scid>.sqlog per connection when set
+  // Server: the stateless reset secret is derived from this key when set (random per endpoint
+  // otherwise). A restarted server (or another instance on the same address) that uses the same
+  // key can then reset its predecessor's connections: clients close at once instead of waiting
+  // for their idle timeout.
+  std::string stateless_reset_key;
   Impairment impairment;                    // test shim on this endpoint's sends
   bool ecn = true;
+  bool gso = true;                          // false: no UDP_SEGMENT even when the kernel has it
 };
 
 class Endpoint;
@@ -71,7 +77,8 @@ class Connection final : public Transport {
   void close(uint64_t app_code, std::string_view reason) override;
   TransportStats stats() const override;
 
-  const SocketAddress& remote() const { return remote_; }
+  // The peer's address on the current path: follows NAT rebinding and migration.
+  SocketAddress remote() const;
   bool handshake_completed() const { return handshake_done_; }
   bool closed() const { return state_ != State::kOpen; }
 
@@ -151,6 +158,7 @@ class Connection final : public Transport {
   State state_ = State::kOpen;
   bool handshake_done_ = false;
   bool closed_notified_ = false;
+  bool reset_received_ = false;  // the peer's stateless reset put us into draining
   bool flush_scheduled_ = false;
   std::vector<ngtcp2_cid> cids_;  // our SCIDs registered with the endpoint
   std::unordered_map<StreamId, Stream> streams_;
@@ -175,7 +183,7 @@ class Endpoint {
                                           std::shared_ptr<ServerTls> tls, AcceptCallback accept, std::string* error);
   // A client-only endpoint on an ephemeral port of the given family's wildcard address.
   static std::unique_ptr<Endpoint> client(EventLoop& loop, int family, QuicConfig cfg, std::string* error);
-  ~Endpoint();  // closes every connection (no notifications)
+  ~Endpoint();  // drops every connection; handlers not yet told get on_closed(kLocal)
 
   // Starts a connection; the handler gets on_ready() after the handshake or on_closed().
   Connection* connect(const SocketAddress& remote, std::shared_ptr<ClientTls> tls, TransportHandler* handler,
@@ -185,7 +193,16 @@ class Endpoint {
   size_t connection_count() const { return conns_.size(); }
   EventLoop& loop() { return loop_; }
   const QuicConfig& config() const { return cfg_; }
-  const UdpStats& udp_stats() const { return sock_.stats(); }
+  const UdpStats& udp_stats() const { return sock_.stats(); }  // of the current socket
+  // Client endpoints: moves to a new UDP socket on a fresh ephemeral port, as if a NAT had
+  // rebound our mapping (migrate = false: the connections do not know and the server sees a new
+  // path mid-connection), or as an active migration (migrate = true: each connection switches to
+  // the new path with a fresh connection ID and validates it; one that cannot, before its
+  // handshake is confirmed or without a spare ID, is closed with an error). Packets in flight to
+  // the old port are lost. False (and nothing changes) if no socket can be bound.
+  bool rebind(bool migrate, std::string* error);
+  // Stateless resets sent in answer to packets for unknown connections.
+  uint64_t stateless_resets_sent() const { return stateless_resets_sent_; }
   // Live connections (for tests and stats).
   std::vector<Connection*> connections();
   void set_impairment(const Impairment& imp);
@@ -227,6 +244,7 @@ class Endpoint {
   uint64_t next_serial_ = 0;
   uint64_t stateless_resets_this_second_ = 0;
   uint64_t stateless_reset_window_ = 0;
+  uint64_t stateless_resets_sent_ = 0;
   std::shared_ptr<bool> alive_;
 };
 

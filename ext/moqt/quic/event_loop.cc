@@ -2,11 +2,12 @@
 
 #include <pthread.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -17,15 +18,12 @@ namespace moqt::quic {
 EventLoop::EventLoop() {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   eventfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (epfd_ < 0 || eventfd_ < 0 || timerfd_ < 0)
-    throw std::runtime_error(std::string("event loop: cannot create epoll/eventfd/timerfd: ") + strerror(errno));
+  if (epfd_ < 0 || eventfd_ < 0)
+    throw std::runtime_error(std::string("event loop: cannot create epoll/eventfd: ") + strerror(errno));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = eventfd_;
   epoll_ctl(epfd_, EPOLL_CTL_ADD, eventfd_, &ev);
-  ev.data.fd = timerfd_;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, timerfd_, &ev);
 }
 
 EventLoop::~EventLoop() {
@@ -33,7 +31,6 @@ EventLoop::~EventLoop() {
   if (thread_.joinable()) thread_.join();
   close(epfd_);
   close(eventfd_);
-  close(timerfd_);
 }
 
 uint64_t EventLoop::now_ns() {
@@ -56,7 +53,7 @@ void EventLoop::run() {
   running_ = true;
   std::vector<epoll_event> events(64);
   while (!stop_requested_.load()) {
-    const int n = epoll_wait(epfd_, events.data(), int(events.size()), -1);
+    const int n = wait(events.data(), int(events.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "moqt event loop: epoll_wait failed: %s\n", strerror(errno));
@@ -69,12 +66,6 @@ void EventLoop::run() {
         while (read(eventfd_, &v, sizeof v) > 0) {
         }
         run_tasks();
-      } else if (fd == timerfd_) {
-        uint64_t v;
-        while (read(timerfd_, &v, sizeof v) > 0) {
-        }
-        armed_ = TimePoint::max();
-        run_timers();
       } else {
         auto it = fds_.find(fd);
         if (it == fds_.end()) continue;
@@ -82,12 +73,29 @@ void EventLoop::run() {
         (*cb)(events[i].events);
       }
     }
-    // Timers may be due although the timerfd has not fired yet in this round.
     run_timers();
   }
   run_tasks();  // do not lose work posted just before stop
   running_ = false;
   loop_thread_ = std::thread::id();
+}
+
+// Timers are not kept in a timerfd: connections move theirs after nearly every write pass (to
+// ngtcp2's next expiry, often the pacing deadline microseconds ahead), and each move cost a
+// timerfd_settime -- in a VM a trap to the hypervisor to program the timer -- which was 8% of
+// each thread's time at loopback speed. Timers are added on this thread only, so the earliest
+// deadline cannot change while the thread sleeps: it is simply the sleep's timeout.
+int EventLoop::wait(epoll_event* events, int max) {
+  if (timers_.empty()) return epoll_wait(epfd_, events, max, -1);
+  const int64_t ns = std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.begin()->first.first - now()).count());
+  if (have_pwait2_) {
+    timespec ts{time_t(ns / 1000000000), long(ns % 1000000000)};
+    const int n = epoll_pwait2(epfd_, events, max, &ts, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    have_pwait2_ = false;  // kernel older than 5.11: millisecond timeouts, rounded up
+  }
+  return epoll_wait(epfd_, events, max, int(std::min<int64_t>((ns + 999999) / 1000000, INT32_MAX)));
 }
 
 void EventLoop::stop() {
@@ -162,7 +170,6 @@ EventLoop::TimerId EventLoop::add_timer(TimePoint when, Task task) {
   const TimerId id = next_timer_++;
   timers_.emplace(std::make_pair(when, id), std::move(task));
   timer_index_[id] = when;
-  if (when < armed_) arm_timerfd();
   return id;
 }
 
@@ -180,23 +187,6 @@ void EventLoop::run_timers() {
     timer_index_.erase(node.key().second);
     node.mapped()();
   }
-  arm_timerfd();
-}
-
-void EventLoop::arm_timerfd() {
-  itimerspec its{};
-  if (timers_.empty()) {
-    armed_ = TimePoint::max();
-    timerfd_settime(timerfd_, 0, &its, nullptr);
-    return;
-  }
-  const TimePoint when = timers_.begin()->first.first;
-  armed_ = when;
-  auto delta = std::chrono::duration_cast<std::chrono::nanoseconds>(when - now()).count();
-  if (delta < 1000) delta = 1000;  // a zero it_value would disarm the timer
-  its.it_value.tv_sec = delta / 1000000000;
-  its.it_value.tv_nsec = delta % 1000000000;
-  timerfd_settime(timerfd_, 0, &its, nullptr);
 }
 
 }  // namespace moqt::quic

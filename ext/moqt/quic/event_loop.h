@@ -1,5 +1,5 @@
-// The engine's event loop: one thread, epoll, a timerfd for timers, an eventfd for tasks posted
-// from other threads.
+// The engine's event loop: one thread, epoll (its timeout is the earliest timer), an eventfd for
+// tasks posted from other threads.
 //
 // Threading model (the whole engine follows it): every endpoint, connection, stream and MoQT
 // session object belongs to exactly one EventLoop and is touched only on that loop's thread.
@@ -67,11 +67,11 @@ class EventLoop {
  private:
   void run_tasks();
   void run_timers();
-  void arm_timerfd();
+  int wait(epoll_event* events, int max);  // epoll until an event or the earliest timer
 
   int epfd_ = -1;
   int eventfd_ = -1;
-  int timerfd_ = -1;
+  bool have_pwait2_ = true;  // epoll_pwait2 (Linux 5.11): nanosecond timeouts
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<std::thread::id> loop_thread_{};
@@ -88,7 +88,6 @@ class EventLoop {
   std::map<std::pair<TimePoint, TimerId>, Task> timers_;
   std::unordered_map<TimerId, TimePoint> timer_index_;
   TimerId next_timer_ = 1;
-  TimePoint armed_ = TimePoint::max();
 };
 
 }  // namespace moqt::quic

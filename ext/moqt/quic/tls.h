@@ -1,7 +1,8 @@
 // TLS 1.3 for QUIC with GnuTLS: certificates (PEM files or a generated short-lived self-signed
 // ECDSA P-256 one that browsers accept through serverCertificateHashes), server and client
 // credentials, ALPN, and peer verification (system CA store, a pinned SHA-256, or insecure).
-// SSLKEYLOGFILE is honoured by GnuTLS itself (the file gets the QUIC handshake secrets).
+// SSLKEYLOGFILE is honoured by GnuTLS itself (the file gets the QUIC handshake secrets); GnuTLS
+// reads the variable once per process, when the first secret is logged.
 #pragma once
 
 #include <gnutls/gnutls.h>

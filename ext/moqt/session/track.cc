@@ -1,0 +1,129 @@
+#include "moqt/session/track.h"
+
+#include <algorithm>
+
+namespace moqt::session {
+
+TrackPublisher::TrackPublisher(FullTrackName name, TrackOptions opts) : name_(std::move(name)), opts_(opts) {}
+
+TrackPublisher::~TrackPublisher() {
+  if (!finished_) finish(TrackEnd::kPublisherGone);
+}
+
+bool TrackPublisher::write(Object o) {
+  if (finished_) return false;
+  if (largest_ && o.location.group < largest_->group) return false;  // groups never go back
+  if (groups_.empty() || groups_.back().id != o.location.group) {
+    if (!groups_.empty()) end_group(groups_.back().id);
+    groups_.push_back(Group{o.location.group, {}, 0, {}});
+  } else {
+    // Within a group, a subgroup's objects ascend.
+    for (auto it = groups_.back().objects.rbegin(); it != groups_.back().objects.rend(); ++it) {
+      if (it->subgroup == o.subgroup && !it->datagram && !o.datagram) {
+        if (o.location.object <= it->location.object) return false;
+        break;
+      }
+    }
+  }
+  Group& g = groups_.back();
+  if (!o.datagram) g.open_subgroups.insert(o.subgroup);
+  if (!largest_ || *largest_ < o.location) largest_ = o.location;
+  g.bytes += o.payload.data.size();
+  cache_bytes_ += o.payload.data.size();
+  g.objects.push_back(std::move(o));
+  const Object& stored = g.objects.back();
+  // Copy the sink set: a sink may unsubscribe while being called.
+  std::vector<ObjectSink*> sinks(sinks_.begin(), sinks_.end());
+  for (ObjectSink* s : sinks)
+    if (sinks_.count(s)) s->on_object(stored);
+  trim_cache();
+  return true;
+}
+
+void TrackPublisher::end_subgroup(uint64_t group, uint64_t subgroup) {
+  for (Group& g : groups_) {
+    if (g.id != group || !g.open_subgroups.erase(subgroup)) continue;
+    std::vector<ObjectSink*> sinks(sinks_.begin(), sinks_.end());
+    for (ObjectSink* s : sinks)
+      if (sinks_.count(s)) s->on_subgroup_end(group, subgroup);
+  }
+}
+
+void TrackPublisher::end_group(uint64_t group) {
+  for (Group& g : groups_) {
+    if (g.id != group) continue;
+    const std::set<uint64_t> open = g.open_subgroups;
+    for (uint64_t sg : open) end_subgroup(group, sg);
+  }
+}
+
+void TrackPublisher::finish(TrackEnd why) {
+  if (finished_) return;
+  if (!groups_.empty()) end_group(groups_.back().id);
+  finished_ = true;
+  std::vector<ObjectSink*> sinks(sinks_.begin(), sinks_.end());
+  sinks_.clear();
+  for (ObjectSink* s : sinks) s->on_track_end(why);
+}
+
+void TrackPublisher::add_sink(ObjectSink* s) {
+  if (sinks_.insert(s).second && on_subscribers_) on_subscribers_(sinks_.size());
+}
+
+void TrackPublisher::remove_sink(ObjectSink* s) {
+  if (sinks_.erase(s) && on_subscribers_) on_subscribers_(sinks_.size());
+}
+
+void TrackPublisher::trim_cache() {
+  // Keep the newest group always (a joiner needs it), drop the oldest beyond the limits.
+  while (groups_.size() > 1 && (groups_.size() > opts_.cache_groups || cache_bytes_ > opts_.cache_bytes)) {
+    cache_bytes_ -= groups_.front().bytes;
+    groups_.pop_front();
+  }
+}
+
+std::vector<const Object*> TrackPublisher::cached_range(Location start, Location end, wire::GroupOrder order) const {
+  std::vector<const Group*> gs;
+  for (const Group& g : groups_)
+    if (g.id >= start.group && g.id <= end.group) gs.push_back(&g);
+  if (order == wire::GroupOrder::kDescending) std::reverse(gs.begin(), gs.end());
+  std::vector<const Object*> out;
+  for (const Group* g : gs) {
+    std::vector<const Object*> objs;
+    for (const Object& o : g->objects)
+      if (start <= o.location && o.location <= end) objs.push_back(&o);
+    std::stable_sort(objs.begin(), objs.end(),
+                     [](const Object* a, const Object* b) { return a->location.object < b->location.object; });
+    out.insert(out.end(), objs.begin(), objs.end());
+  }
+  return out;
+}
+
+std::vector<uint64_t> TrackPublisher::cached_groups() const {
+  std::vector<uint64_t> v;
+  for (const Group& g : groups_) v.push_back(g.id);
+  return v;
+}
+
+std::optional<uint64_t> TrackPublisher::oldest_cached_group() const {
+  if (groups_.empty()) return std::nullopt;
+  return groups_.front().id;
+}
+
+void TrackRegistry::add(std::shared_ptr<TrackPublisher> t) { tracks_[{t->name().ns, t->name().name}] = std::move(t); }
+
+void TrackRegistry::remove(const FullTrackName& n) { tracks_.erase({n.ns, n.name}); }
+
+std::shared_ptr<TrackPublisher> TrackRegistry::find(const FullTrackName& n) const {
+  auto it = tracks_.find({n.ns, n.name});
+  return it == tracks_.end() ? nullptr : it->second;
+}
+
+std::vector<wire::TrackNamespace> TrackRegistry::namespaces() const {
+  std::vector<wire::TrackNamespace> out;
+  for (auto& [k, t] : tracks_)
+    if (std::find(out.begin(), out.end(), k.first) == out.end()) out.push_back(k.first);
+  return out;
+}
+
+}  // namespace moqt::session

@@ -1,0 +1,128 @@
+// A locally published track: the application writes objects into it; every session subscribed
+// to it (and every FETCH) reads from it. It keeps a bounded cache of recent groups so late
+// joiners and FETCHes can be served, and knows whether anyone is listening so producers can
+// skip work.
+//
+// Threads: a TrackPublisher belongs to one EventLoop thread (the one its sessions run on). Other
+// threads hand objects over with EventLoop::post; payloads are SendBuffers, so one payload is
+// shared by the cache and by every subscriber's stream without copies.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "moqt/quic/transport.h"
+#include "moqt/wire/types.h"
+
+namespace moqt::session {
+
+using wire::FullTrackName;
+using wire::KeyValueList;
+using wire::Location;
+using wire::ObjectStatus;
+
+// One object as published (immutable once written).
+struct Object {
+  Location location;
+  uint64_t subgroup = 0;
+  uint8_t publisher_priority = 128;
+  ObjectStatus status = ObjectStatus::kNormal;
+  KeyValueList properties;
+  quic::SendBuffer payload;
+  bool datagram = false;  // forwarding preference Datagram (no subgroup stream)
+};
+
+enum class TrackEnd : uint8_t { kTrackEnded, kPublisherGone };
+
+// What a subscription (inside a session) implements to receive a track's objects live.
+class ObjectSink {
+ public:
+  virtual ~ObjectSink() = default;
+  virtual void on_object(const Object& o) = 0;
+  // No more objects in this subgroup: close its stream (FIN).
+  virtual void on_subgroup_end(uint64_t group, uint64_t subgroup) = 0;
+  virtual void on_track_end(TrackEnd why) = 0;
+};
+
+struct TrackOptions {
+  uint8_t publisher_priority = 128;
+  wire::GroupOrder group_order = wire::GroupOrder::kAscending;
+  size_t cache_groups = 4;              // recent groups kept for joiners and FETCH
+  size_t cache_bytes = 32 << 20;        // and at most this many payload bytes
+  uint64_t delivery_timeout_ms = 0;     // track-level default (0 = none)
+};
+
+class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
+ public:
+  TrackPublisher(FullTrackName name, TrackOptions opts);
+  ~TrackPublisher();
+
+  const FullTrackName& name() const { return name_; }
+  const TrackOptions& options() const { return opts_; }
+
+  // Writes the next object. Objects of a group must not go backwards in (subgroup, object);
+  // a new group id ends the previous group's subgroups. Returns false (and drops the object)
+  // if it would go backwards or the track has ended.
+  bool write(Object o);
+  // Ends a subgroup early (its stream gets a FIN) / ends the whole group.
+  void end_subgroup(uint64_t group, uint64_t subgroup);
+  void end_group(uint64_t group);
+  // No more objects ever: subscribers get PUBLISH_DONE(TRACK_ENDED).
+  void finish(TrackEnd why = TrackEnd::kTrackEnded);
+  bool finished() const { return finished_; }
+
+  std::optional<Location> largest() const { return largest_; }
+  bool has_subscribers() const { return !sinks_.empty(); }
+  size_t subscriber_count() const { return sinks_.size(); }
+  // Notified when the subscriber count changes (e.g. to start/stop an encoder).
+  void set_on_subscribers(std::function<void(size_t)> cb) { on_subscribers_ = std::move(cb); }
+
+  void add_sink(ObjectSink* s);
+  void remove_sink(ObjectSink* s);
+
+  // Cached objects with start <= location <= end (end.object == 0 with whole_end_group means
+  // "the whole end group"), in the given group order, objects ascending within a group.
+  std::vector<const Object*> cached_range(Location start, Location end_inclusive,
+                                          wire::GroupOrder order) const;
+  // Groups in the cache, oldest first.
+  std::vector<uint64_t> cached_groups() const;
+  std::optional<uint64_t> oldest_cached_group() const;
+
+ private:
+  struct Group {
+    uint64_t id;
+    std::vector<Object> objects;  // in write order
+    size_t bytes = 0;
+    std::set<uint64_t> open_subgroups;
+  };
+  void trim_cache();
+
+  FullTrackName name_;
+  TrackOptions opts_;
+  std::deque<Group> groups_;  // ascending group ids
+  size_t cache_bytes_ = 0;
+  std::optional<Location> largest_;
+  std::set<ObjectSink*> sinks_;
+  std::function<void(size_t)> on_subscribers_;
+  bool finished_ = false;
+};
+
+// Where sessions look up local tracks for incoming SUBSCRIBE / FETCH / TRACK_STATUS.
+class TrackRegistry {
+ public:
+  void add(std::shared_ptr<TrackPublisher> t);
+  void remove(const FullTrackName& n);
+  std::shared_ptr<TrackPublisher> find(const FullTrackName& n) const;
+  std::vector<wire::TrackNamespace> namespaces() const;
+
+ private:
+  std::map<std::pair<wire::TrackNamespace, std::string>, std::shared_ptr<TrackPublisher>> tracks_;
+};
+
+}  // namespace moqt::session

@@ -1,0 +1,409 @@
+// MoQT sessions end to end over real loopback sockets, for every draft (14, 16, 18) and both
+// transports (raw QUIC, WebTransport): setup, subscribe and live objects, errors, fetch, joining
+// fetch, unsubscribe, publisher going away, namespaces, track status, PUBLISH push, GOAWAY, and
+// bad input closing only the offending session.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+
+#include "moqt/quic/connection.h"
+#include "moqt/session/session.h"
+#include "moqt/webtransport/session.h"
+
+namespace moqt::session {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Param {
+  Draft draft;
+  bool wt;
+};
+std::string param_name(const ::testing::TestParamInfo<Param>& i) {
+  return std::string(i.param.wt ? "WebTransport" : "Quic") + "Draft" + std::to_string(int(i.param.draft));
+}
+
+// Records everything a subscriber sees.
+struct Sub : SubscriptionHandler, FetchHandler {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<SubscribeResult> ok;
+  std::optional<uint64_t> error;
+  std::vector<ReceivedObject> objects;
+  std::optional<uint64_t> done;
+  std::optional<Location> fetch_end;
+  bool fetch_done = false;
+
+  void on_subscribe_ok(const SubscribeResult& r) override { set([&] { ok = r; }); }
+  void on_subscribe_error(uint64_t code, const std::string&) override { set([&] { error = code; }); }
+  void on_object(const ReceivedObject& o) override { set([&] { objects.push_back(o); }); }
+  void on_done(uint64_t status, const std::string&) override { set([&] { done = status; }); }
+  void on_fetch_ok(Location end, bool) override { set([&] { fetch_end = end; }); }
+  void on_fetch_error(uint64_t code, const std::string&) override { set([&] { error = code; }); }
+  void on_fetch_done() override { set([&] { fetch_done = true; }); }
+
+  template <typename F>
+  void set(F f) {
+    std::lock_guard<std::mutex> l(mu);
+    f();
+    cv.notify_all();
+  }
+  template <typename P>
+  bool wait(P p, std::chrono::milliseconds t = 10s) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, t, p);
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> l(mu);
+    return objects.size();
+  }
+};
+
+struct Events : SessionHandler {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Draft> ready;
+  std::optional<uint64_t> closed;
+  std::string closed_reason;
+  std::optional<std::string> goaway;
+  std::vector<TrackNamespace> namespaces;
+  std::vector<std::pair<TrackNamespace, bool>> ns_updates;
+  Sub* accept_publish = nullptr;
+  std::vector<FullTrackName> publishes;
+
+  void on_ready(Draft d) override { set([&] { ready = d; }); }
+  void on_closed(uint64_t code, const std::string& r) override { set([&] { closed = code; closed_reason = r; }); }
+  void on_goaway(const std::string& uri) override { set([&] { goaway = uri; }); }
+  bool on_namespace_published(const TrackNamespace& ns) override {
+    set([&] { namespaces.push_back(ns); });
+    return true;
+  }
+  void on_namespace_update(const TrackNamespace& ns, bool active) override { set([&] { ns_updates.emplace_back(ns, active); }); }
+  SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override {
+    set([&] { publishes.push_back(n); });
+    return accept_publish;
+  }
+  template <typename F>
+  void set(F f) {
+    std::lock_guard<std::mutex> l(mu);
+    f();
+    cv.notify_all();
+  }
+  template <typename P>
+  bool wait(P p, std::chrono::milliseconds t = 10s) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, t, p);
+  }
+};
+
+const FullTrackName kTrack{{"live", "cam"}, "video"};
+
+class SessionTest : public ::testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override {
+    std::string err;
+    auto cert = quic::generate_self_signed({"localhost", "127.0.0.1"}, 10, &err);
+    ASSERT_TRUE(cert) << err;
+    cert_ = *cert;
+    loop_.start("session-test");
+    track_ = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+    registry_.add(track_);
+    start_server();
+  }
+  void TearDown() override {
+    loop_.run_sync([this] {
+      clients_.clear();
+      client_wt_.clear();
+      client_eps_.clear();
+      server_sessions_.clear();
+      host_.reset();
+      server_.reset();
+      track_.reset();
+    });
+    loop_.stop();
+  }
+
+  SessionConfig server_config() {
+    SessionConfig c;
+    c.perspective = Perspective::kServer;
+    return c;
+  }
+
+  void start_server() {
+    std::string err;
+    auto tls = quic::ServerTls::create(cert_, {"moqt-18", "moqt-16", "moq-00", "h3"}, &err);
+    ASSERT_TRUE(tls) << err;
+    loop_.run_sync([&] {
+      webtransport::ServerOptions wo;
+      wo.protocols = {"moqt-18", "moqt-16"};
+      wo.on_connect = [this](webtransport::Session& s, const webtransport::ConnectRequest& r, const std::string& chosen) {
+        if (r.path != "/moq") return webtransport::ConnectDecision{404, nullptr, ""};
+        SessionConfig c = server_config();
+        c.webtransport = true;
+        server_sessions_.push_back(std::make_unique<Session>(s, c, &server_events_, &registry_));
+        return webtransport::ConnectDecision{200, server_sessions_.back().get(), chosen};
+      };
+      host_ = std::make_unique<webtransport::SessionHost>(wo);
+      server_ = quic::Endpoint::listen(
+          loop_, *quic::SocketAddress::parse("127.0.0.1:0"), {}, tls,
+          [this](quic::Connection& c) -> quic::TransportHandler* {
+            if (c.protocol() == "h3") return host_->accept(c);
+            server_sessions_.push_back(std::make_unique<Session>(c, server_config(), &server_events_, &registry_));
+            return server_sessions_.back().get();
+          },
+          &err);
+    });
+    ASSERT_TRUE(server_) << err;
+  }
+
+  // A client session of the test's draft and transport; waits until it is set up.
+  Session* connect(Events& ev, std::optional<Draft> draft = {}) {
+    const Draft d = draft.value_or(GetParam().draft);
+    const bool wt = GetParam().wt;
+    std::string err;
+    quic::ClientTlsConfig tc;
+    tc.alpns = {wt ? std::string("h3") : std::string(wire::profile(d).alpn)};
+    tc.server_name = "127.0.0.1";
+    tc.verify = quic::VerifyMode::kPinnedSha256;
+    tc.pinned_sha256 = cert_.sha256_hex;
+    auto tls = quic::ClientTls::create(tc, &err);
+    Session* out = nullptr;
+    loop_.run_sync([&] {
+      auto ep = quic::Endpoint::client(loop_, AF_INET, {}, &err);
+      quic::Connection* c = ep->connect(server_->local_address(), tls, nullptr, &err);
+      if (!c) return;
+      SessionConfig cfg;
+      cfg.path = "/moq";
+      cfg.authority = "127.0.0.1";
+      quic::Transport* t = c;
+      if (wt) {
+        webtransport::ClientOptions wo;
+        wo.authority = server_->local_address().to_string();
+        wo.path = "/moq";
+        if (d != Draft::k14) wo.protocols = {std::string(wire::profile(d).alpn)};  // -14: no WT protocol
+        client_wt_.push_back(webtransport::Session::client(*c, wo, nullptr));
+        t = client_wt_.back().get();
+        cfg.webtransport = true;
+      }
+      clients_.push_back(std::make_unique<Session>(*t, cfg, &ev, nullptr));
+      out = clients_.back().get();
+      client_eps_.push_back(std::move(ep));
+    });
+    EXPECT_TRUE(out) << err;
+    EXPECT_TRUE(ev.wait([&] { return ev.ready || ev.closed; })) << "no setup";
+    EXPECT_EQ(ev.ready, d) << "closed: " << ev.closed_reason;
+    return out;
+  }
+
+  // Writes objects of `groups` groups x `per_group` objects into a track (on the loop).
+  void write_groups(TrackPublisher& t, uint64_t first_group, uint64_t groups, uint64_t per_group, size_t size = 100) {
+    loop_.run_sync([&] {
+      for (uint64_t g = first_group; g < first_group + groups; ++g) {
+        for (uint64_t o = 0; o < per_group; ++o) {
+          Object obj;
+          obj.location = {g, o};
+          std::vector<uint8_t> p(size, uint8_t(g * 16 + o));
+          obj.payload = quic::SendBuffer::take(std::move(p));
+          t.write(std::move(obj));
+        }
+      }
+    });
+  }
+
+  Events& events() { return events_.emplace_back(); }
+  Sub& sub() { return subs_.emplace_back(); }
+
+  quic::EventLoop loop_;
+  quic::CertificatePem cert_;
+  TrackRegistry registry_;
+  std::shared_ptr<TrackPublisher> track_;
+  Events server_events_;
+  std::deque<Events> events_;
+  std::deque<Sub> subs_;
+  std::unique_ptr<webtransport::SessionHost> host_;
+  std::unique_ptr<quic::Endpoint> server_;
+  std::vector<std::unique_ptr<Session>> server_sessions_;
+  std::vector<std::unique_ptr<quic::Endpoint>> client_eps_;
+  std::vector<std::unique_ptr<webtransport::Session>> client_wt_;
+  std::vector<std::unique_ptr<Session>> clients_;
+};
+
+TEST_P(SessionTest, SubscribeReceivesLiveObjectsInOrder) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  write_groups(*track_, 0, 1, 3);  // before the subscription: not delivered (LargestObject)
+  Sub& s = sub();
+  loop_.run_sync([&] { ASSERT_TRUE(c->subscribe(kTrack, {}, &s)); });
+  ASSERT_TRUE(s.wait([&] { return s.ok.has_value(); }));
+  EXPECT_EQ(s.ok->largest, (Location{0, 2}));
+  bool has = false;
+  loop_.run_sync([&] { has = track_->has_subscribers(); });
+  EXPECT_TRUE(has);
+  write_groups(*track_, 1, 3, 5);
+  ASSERT_TRUE(s.wait([&] { return s.objects.size() == 15; })) << s.count();
+  std::lock_guard<std::mutex> l(s.mu);
+  for (size_t i = 0; i < 15; ++i) {
+    const uint64_t g = 1 + i / 5, o = i % 5;
+    EXPECT_EQ(s.objects[i].location, (Location{g, o}));
+    EXPECT_EQ(s.objects[i].payload, std::vector<uint8_t>(100, uint8_t(g * 16 + o)));
+  }
+}
+
+TEST_P(SessionTest, SubscribeToAnUnknownTrackFails) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  Sub& s = sub();
+  loop_.run_sync([&] { c->subscribe(FullTrackName{{"nope"}, "x"}, {}, &s); });
+  ASSERT_TRUE(s.wait([&] { return s.error.has_value(); }));
+  EXPECT_EQ(*s.error, GetParam().draft == Draft::k14 ? 0x4u : 0x10u);
+  EXPECT_FALSE(ev.closed.has_value());  // a request error, not a session close
+}
+
+TEST_P(SessionTest, FetchOfPastGroups) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  write_groups(*track_, 0, 4, 3);
+  Sub& s = sub();
+  loop_.run_sync([&] { c->fetch(kTrack, {1, 0}, {3, 0}, &s); });  // groups 1..3 (end object 0 = whole group)
+  ASSERT_TRUE(s.wait([&] { return s.fetch_done; }));
+  std::lock_guard<std::mutex> l(s.mu);
+  ASSERT_EQ(s.objects.size(), 9u);
+  EXPECT_EQ(s.objects.front().location, (Location{1, 0}));
+  EXPECT_EQ(s.objects.back().location, (Location{3, 2}));
+  EXPECT_EQ(s.fetch_end, (Location{3, 3}));
+}
+
+TEST_P(SessionTest, JoiningFetchGivesTheGroupsBeforeTheSubscription) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  write_groups(*track_, 0, 3, 4);
+  Sub& live = sub();
+  Sub& past = sub();
+  std::optional<uint64_t> id;
+  SubscribeOptions o;
+  o.filter = SubscriptionFilter{wire::FilterType::kNextGroupStart, {}, {}};
+  loop_.run_sync([&] { id = c->subscribe(kTrack, o, &live); });
+  ASSERT_TRUE(live.wait([&] { return live.ok.has_value(); }));
+  loop_.run_sync([&] { c->joining_fetch(*id, 1, true, &past); });  // the current group and one before
+  ASSERT_TRUE(past.wait([&] { return past.fetch_done || past.error; }));
+  std::lock_guard<std::mutex> l(past.mu);
+  ASSERT_FALSE(past.error.has_value());
+  ASSERT_EQ(past.objects.size(), 8u);
+  EXPECT_EQ(past.objects.front().location, (Location{1, 0}));
+  EXPECT_EQ(past.objects.back().location, (Location{2, 3}));
+}
+
+TEST_P(SessionTest, UnsubscribeStopsDelivery) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  Sub& s = sub();
+  std::optional<uint64_t> id;
+  loop_.run_sync([&] { id = c->subscribe(kTrack, {}, &s); });
+  ASSERT_TRUE(s.wait([&] { return s.ok.has_value(); }));
+  write_groups(*track_, 0, 1, 2);
+  ASSERT_TRUE(s.wait([&] { return s.objects.size() == 2; }));
+  loop_.run_sync([&] { c->unsubscribe(*id); });  // mid-group
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    std::this_thread::sleep_for(20ms);
+    loop_.run_sync([&] { gone = !track_->has_subscribers(); });
+  }
+  EXPECT_TRUE(gone) << "the publisher still has the subscription";
+  write_groups(*track_, 0, 1, 3);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(s.count(), 2u);
+}
+
+TEST_P(SessionTest, PublisherEndingTheTrackSendsPublishDone) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  Sub& s = sub();
+  loop_.run_sync([&] { c->subscribe(kTrack, {}, &s); });
+  ASSERT_TRUE(s.wait([&] { return s.ok.has_value(); }));
+  write_groups(*track_, 0, 1, 3);
+  loop_.run_sync([&] { track_->finish(); });
+  ASSERT_TRUE(s.wait([&] { return s.done.has_value(); }));
+  EXPECT_EQ(*s.done, 0x2u);  // TRACK_ENDED
+  EXPECT_TRUE(s.wait([&] { return s.objects.size() == 3; }));
+}
+
+TEST_P(SessionTest, PublishNamespaceAndTrackStatus) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  std::promise<bool> announced;
+  loop_.run_sync([&] { c->publish_namespace({"studio", "a"}, [&](bool ok, uint64_t) { announced.set_value(ok); }); });
+  auto f = announced.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(f.get());
+  EXPECT_TRUE(server_events_.wait([&] { return !server_events_.namespaces.empty(); }));
+  write_groups(*track_, 7, 1, 2);
+  std::promise<TrackStatusResult> status;
+  loop_.run_sync([&] { c->track_status(kTrack, [&](const TrackStatusResult& r) { status.set_value(r); }); });
+  auto sf = status.get_future();
+  ASSERT_EQ(sf.wait_for(10s), std::future_status::ready);
+  TrackStatusResult r = sf.get();
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.largest, (Location{7, 1}));
+}
+
+TEST_P(SessionTest, PublishPushesATrackToThePeer) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  Sub& received = sub();
+  {
+    std::lock_guard<std::mutex> l(server_events_.mu);
+    server_events_.accept_publish = &received;
+  }
+  auto mine = std::make_shared<TrackPublisher>(FullTrackName{{"ingest"}, "cam1"}, TrackOptions{});
+  std::promise<bool> ok;
+  loop_.run_sync([&] { c->publish(mine, [&](bool good, uint64_t) { ok.set_value(good); }); });
+  auto f = ok.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(f.get());
+  write_groups(*mine, 0, 2, 3);
+  ASSERT_TRUE(received.wait([&] { return received.objects.size() == 6; }));
+  std::lock_guard<std::mutex> l(received.mu);
+  EXPECT_EQ(received.objects.back().location, (Location{1, 2}));
+  loop_.run_sync([&] { mine.reset(); });
+}
+
+TEST_P(SessionTest, GoawayReachesTheClient) {
+  Events& ev = events();
+  ASSERT_TRUE(connect(ev));
+  loop_.run_sync([&] { server_sessions_.back()->goaway("moqt://other.example:4443/moq"); });
+  ASSERT_TRUE(ev.wait([&] { return ev.goaway.has_value(); }));
+  EXPECT_EQ(*ev.goaway, "moqt://other.example:4443/moq");
+}
+
+TEST_P(SessionTest, SessionsWorkSideBySideAndCloseCleanly) {
+  Events& a = events();
+  Events& b = events();
+  Session* ca = connect(a);
+  Session* cb = connect(b);
+  ASSERT_TRUE(ca && cb);
+  Sub& sb = sub();
+  loop_.run_sync([&] { cb->subscribe(kTrack, {}, &sb); });
+  ASSERT_TRUE(sb.wait([&] { return sb.ok.has_value(); }));
+  loop_.run_sync([&] { ca->close(0, "bye"); });
+  write_groups(*track_, 0, 1, 4);
+  EXPECT_TRUE(sb.wait([&] { return sb.objects.size() == 4; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDraftsBothTransports, SessionTest,
+                         ::testing::Values(Param{Draft::k14, false}, Param{Draft::k16, false}, Param{Draft::k18, false},
+                                           Param{Draft::k14, true}, Param{Draft::k16, true}, Param{Draft::k18, true}),
+                         param_name);
+
+}  // namespace
+}  // namespace moqt::session
