@@ -132,6 +132,7 @@ class Session final : public quic::TransportHandler {
   Session(quic::Transport& transport, SessionConfig cfg, SessionHandler* handler, TrackRegistry* tracks);
   ~Session() override;
 
+  void set_session_handler(SessionHandler* h) { handler_ = h; }
   bool ready() const { return state_ == State::kReady; }
   bool closed() const { return state_ == State::kClosed; }
   Draft draft() const { return draft_; }

@@ -1,0 +1,90 @@
+// Ready-made MoQT endpoints: a Server that accepts raw QUIC (ALPN moq-00 / moqt-16 / moqt-18)
+// and WebTransport (ALPN h3, CONNECT to the configured path) on one UDP port and owns one Session
+// per connection; and a Client that connects to a moqt:// (raw QUIC) or https:// (WebTransport)
+// URL. The tools and the GStreamer elements are built on these.
+//
+// Threads: both live on one EventLoop thread (create them there: EventLoop::run_sync).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moqt/quic/connection.h"
+#include "moqt/session/session.h"
+#include "moqt/webtransport/session.h"
+
+namespace moqt::session {
+
+// moqt://host:port/path?query (raw QUIC) or https://host:port/path (WebTransport).
+struct MoqUrl {
+  bool webtransport = false;
+  std::string host;
+  uint16_t port = 443;
+  std::string path = "/";   // path [+ ?query]
+  std::string authority;    // host:port as written
+  static std::optional<MoqUrl> parse(const std::string& url, std::string* error);
+};
+
+std::vector<std::string> alpns_for(const std::vector<Draft>& drafts);  // e.g. moqt-18, moqt-16, moq-00
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0:4443";
+  quic::CertificatePem cert;               // required (generate_self_signed for development)
+  std::vector<Draft> drafts = {Draft::k18, Draft::k16, Draft::k14};
+  bool webtransport = true;                // also accept ALPN h3
+  std::string wt_path;                     // WebTransport CONNECT path ("" = any path)
+  quic::QuicConfig quic;
+  size_t max_sessions = 1000;
+};
+
+class Server {
+ public:
+  // `on_session` is called for each new session before it is set up; it returns the session's
+  // handler (nullptr for none). `tracks` answers SUBSCRIBE/FETCH (may be null).
+  static std::unique_ptr<Server> start(quic::EventLoop& loop, ServerConfig cfg, TrackRegistry* tracks,
+                                       std::function<SessionHandler*(Session&)> on_session, std::string* error);
+  ~Server();
+  const quic::SocketAddress& address() const { return ep_->local_address(); }
+  // Live sessions (closed ones are dropped within a second).
+  std::vector<Session*> sessions();
+  void close_all(uint64_t code, const std::string& reason);
+
+ private:
+  Server(quic::EventLoop& loop) : loop_(loop) {}
+  void reap();
+  quic::EventLoop& loop_;
+  ServerConfig cfg_;
+  TrackRegistry* tracks_ = nullptr;
+  std::function<SessionHandler*(Session&)> on_session_;
+  std::unique_ptr<webtransport::SessionHost> wt_;
+  std::unique_ptr<quic::Endpoint> ep_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+  quic::EventLoop::TimerId reaper_ = 0;
+};
+
+struct ClientConfig {
+  std::vector<Draft> drafts = {Draft::k18, Draft::k16, Draft::k14};
+  quic::VerifyMode verify = quic::VerifyMode::kSystemCa;
+  std::string pinned_sha256;
+  std::string ca_file;
+  std::optional<std::string> auth_token;
+  quic::QuicConfig quic;
+};
+
+class Client {
+ public:
+  static std::unique_ptr<Client> connect(quic::EventLoop& loop, const std::string& url, ClientConfig cfg,
+                                         SessionHandler* handler, TrackRegistry* tracks, std::string* error);
+  ~Client();
+  Session& session() { return *session_; }
+
+ private:
+  Client() = default;
+  std::unique_ptr<quic::Endpoint> ep_;
+  std::unique_ptr<webtransport::Session> wt_;
+  std::unique_ptr<Session> session_;
+};
+
+}  // namespace moqt::session
