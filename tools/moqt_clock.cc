@@ -4,7 +4,11 @@
 //   moqt-clock publish   --listen 0.0.0.0:4443            players subscribe to us
 //   moqt-clock publish   --connect moqt://host:4443/moq    we PUBLISH (push) to a listener
 //   moqt-clock subscribe --connect https://host:4443/moq   we SUBSCRIBE to a publisher
-//   moqt-clock subscribe --listen 0.0.0.0:4443             publishers PUBLISH to us
+//   moqt-clock subscribe --listen 0.0.0.0:4443             publishers PUBLISH to us, or announce
+//                                                          the namespace and we SUBSCRIBE
+//
+// --listen 127.0.0.1:0 picks a free port; the first stdout line of a listener is
+// {"listening":"ADDR:PORT","port":PORT,"sha256":"HEX"} (the certificate hash to pin).
 //
 // The track (namespace "clock", name "now" by default) has one group per minute: object 0 is
 // "YYYY-MM-DD HH:MM:" and objects 1.. are the seconds ("SS"), like moq-dev's clock.
@@ -64,6 +68,9 @@ struct Printer : SubscriptionHandler, FetchHandler, SessionHandler {
   std::string error;
 
   void on_ready(Draft d) override { std::fprintf(stderr, "moqt-clock: session up (%s)\n", draft_name(d).c_str()); }
+  void on_ready(Draft d, const std::string& peer) {
+    std::fprintf(stderr, "moqt-clock: session up (%s, peer implementation '%s')\n", draft_name(d).c_str(), peer.c_str());
+  }
   void on_closed(uint64_t code, const std::string& reason) override {
     done("session closed (code " + std::to_string(code) + (reason.empty() ? "" : ": " + reason) + ")");
   }
@@ -100,6 +107,46 @@ struct Printer : SubscriptionHandler, FetchHandler, SessionHandler {
     if (!finished) error = why;
     finished = true;
     cv.notify_all();
+  }
+};
+
+// One listener session. A publisher that connects to us either pushes the track (PUBLISH, the
+// Printer accepts it) or only announces its namespace (PUBLISH_NAMESPACE) and waits to be
+// subscribed, the way a client publishes to a relay (@moq/net does this): when `subscriber` is
+// set and the announced namespace is ours, we SUBSCRIBE to the track on that session.
+struct ListenerSession : SessionHandler {
+  Session& session;
+  Printer& printer;
+  FullTrackName want;
+  bool subscriber = false;
+  bool subscribed = false;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  ListenerSession(Session& s, Printer& p, FullTrackName n, bool sub)
+      : session(s), printer(p), want(std::move(n)), subscriber(sub) {}
+  void on_ready(Draft d) override { printer.on_ready(d, session.peer_implementation()); }
+  void on_closed(uint64_t code, const std::string& reason) override {
+    *alive = false;
+    printer.on_closed(code, reason);
+  }
+  SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override { return printer.on_incoming_publish(n); }
+  bool on_namespace_published(const TrackNamespace& ns) override {
+    std::fprintf(stderr, "moqt-clock: peer announced namespace %s\n", wire::to_string(ns).c_str());
+    if (!subscriber || subscribed || ns != want.ns) return true;
+    subscribed = true;
+    // After this callback the session answers the PUBLISH_NAMESPACE; subscribe right after,
+    // so the peer sees its namespace accepted before our SUBSCRIBE (-14/-16 share one stream).
+    // LargestObject without a joining FETCH: a publisher that announces instead of pushing is
+    // a relay client, and @moq/net (before draft-20) ignores the filter, delivers the current
+    // group from object 0 and does not serve FETCH.
+    auto live = alive;
+    session.loop().add_timer(std::chrono::milliseconds(0), [this, live] {
+      if (!*live) return;
+      SubscribeOptions so;
+      so.filter = SubscriptionFilter{wire::FilterType::kLargestObject, {}, {}};
+      if (!session.subscribe(want, so, &printer)) printer.done("cannot subscribe");
+    });
+    return true;
   }
 };
 
@@ -177,6 +224,7 @@ int run(const std::string& cmd, const Options& o) {
   loop.start("moqt-clock");
   TrackRegistry registry;
   Printer printer;
+  std::vector<std::unique_ptr<ListenerSession>> listener_sessions;  // outlive the server
   std::unique_ptr<Server> server;
   std::unique_ptr<Client> client;
   Clock clock;
@@ -198,7 +246,13 @@ int run(const std::string& cmd, const Options& o) {
         return;
       }
       const std::string hash = sc.cert.sha256_hex;
-      server = Server::start(loop, sc, &registry, [&](Session&) -> SessionHandler* { return &printer; }, &err);
+      server = Server::start(
+          loop, sc, &registry,
+          [&](Session& s) -> SessionHandler* {
+            listener_sessions.push_back(std::make_unique<ListenerSession>(s, printer, name, !publishing));
+            return listener_sessions.back().get();
+          },
+          &err);
       if (!server) {
         ok = false;
         return;
@@ -266,7 +320,9 @@ int run(const std::string& cmd, const Options& o) {
     if (client) client->session().close(0, "bye");
     if (server) server->close_all(0, "bye");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the closes go out
+  // Let the closes go out: a WebTransport session sends CLOSE_WEBTRANSPORT_SESSION and gives the
+  // peer up to 300 ms to answer before it closes the QUIC connection (webtransport/session.cc).
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
   loop.run_sync([&] {
     client.reset();
     server.reset();

@@ -1,6 +1,7 @@
 // moqt-quic-bench: throughput of ONE raw QUIC stream (ngtcp2 + GnuTLS, ext/moqt/quic) over UDP.
 //
-//   moqt-quic-bench [--bytes 1G] [--cc cubic|bbr|reno] [--write-size 64K] [--gso on|off] [--json]
+//   moqt-quic-bench [--bytes 1G] [--cc cubic|bbr|reno] [--write-size 64K] [--queue 1M]
+//                   [--gso on|off] [--json] [--trace-ms N]
 //       same process (default): the server and the client each run on their own EventLoop
 //       thread, so the two sides can use both cores; they talk over 127.0.0.1.
 //   moqt-quic-bench --mode server [--listen 127.0.0.1:4433]        prints the certificate pin
@@ -20,9 +21,13 @@
 // on the steady clock of one process), MB/s (10^6 bytes), Gbit/s, process CPU
 // (getrusage RUSAGE_SELF, user + sys) and per-loop-thread CPU (getrusage RUSAGE_THREAD, taken
 // on each loop thread) and CPU seconds per GB (10^9 bytes), plus UDP and QUIC counters.
+// --trace-ms N samples the sender every N ms (bytes sent/received, in flight, cwnd, RTT) and
+// prints the timeline to stderr: what to look at when a run is slower than its CPU time says.
+// See docs/benchmarks.md.
 #include <glib.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

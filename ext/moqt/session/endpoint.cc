@@ -76,7 +76,7 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
       const std::string path = r.path.substr(0, r.path.find('?'));
       if (!raw->cfg_.wt_path.empty() && path != raw->cfg_.wt_path) return webtransport::ConnectDecision{404, nullptr, ""};
       if (raw->sessions_.size() >= raw->cfg_.max_sessions) return webtransport::ConnectDecision{429, nullptr, ""};
-      SessionConfig sc;
+      SessionConfig sc = raw->cfg_.session;
       sc.perspective = Perspective::kServer;
       sc.drafts = raw->cfg_.drafts;
       sc.webtransport = true;
@@ -92,7 +92,7 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
       [raw](quic::Connection& c) -> quic::TransportHandler* {
         if (c.protocol() == "h3") return raw->wt_ ? raw->wt_->accept(c) : nullptr;
         if (raw->sessions_.size() >= raw->cfg_.max_sessions) return nullptr;
-        SessionConfig sc;
+        SessionConfig sc = raw->cfg_.session;
         sc.perspective = Perspective::kServer;
         sc.drafts = raw->cfg_.drafts;
         raw->sessions_.push_back(std::make_unique<Session>(c, sc, nullptr, raw->tracks_));

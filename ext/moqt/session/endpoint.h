@@ -36,6 +36,7 @@ struct ServerConfig {
   bool webtransport = true;                // also accept ALPN h3
   std::string wt_path;                     // WebTransport CONNECT path ("" = any path)
   quic::QuicConfig quic;
+  SessionConfig session;                   // template for every accepted session
   size_t max_sessions = 1000;
 };
 

@@ -79,13 +79,16 @@ struct Session::OutgoingSubscription : ObjectSink {
     StreamId stream;
     uint64_t last_object;
   };
-  std::map<std::pair<uint64_t, uint64_t>, Out> streams;  // (group, subgroup) -> stream
+  std::map<std::pair<uint64_t, uint64_t>, Out> streams;  // (group, subgroup) -> open stream
+  std::map<StreamId, uint64_t> finishing;  // FIN queued, data still waiting to go: stream -> group
   uint64_t streams_opened = 0;
   bool ended = false;
 
   explicit OutgoingSubscription(Session& sess) : s(sess) {}
   ~OutgoingSubscription() override {
     if (track) track->remove_sink(this);
+    for (auto& [k, out] : streams) s.stream_owner_.erase(out.stream);
+    for (auto& [id, g] : finishing) s.stream_owner_.erase(id);
   }
 
   uint64_t priority_key(uint64_t group, uint64_t subgroup, uint8_t pub_prio) const {
@@ -135,6 +138,7 @@ struct Session::OutgoingSubscription : ObjectSink {
       if (encode_subgroup_header(h, s.draft_, hdr)) return;
       t.set_priority(*id, priority_key(o.location.group, o.subgroup, o.publisher_priority));
       it = streams.emplace(key, Out{*id, 0}).first;
+      s.stream_owner_[*id] = request_id;
       ++streams_opened;
     } else {
       prev = it->second.last_object;
@@ -157,11 +161,24 @@ struct Session::OutgoingSubscription : ObjectSink {
   void limit_queue(uint64_t newest_group) {
     size_t queued = 0;
     for (auto& [k, out] : streams) queued += s.t_.queued_bytes(out.stream);
+    for (auto& [id, g] : finishing) queued += s.t_.queued_bytes(id);
     if (queued <= s.cfg_.max_queued_bytes) return;
+    auto reset = [&](StreamId id) {
+      s.t_.reset_stream(id, kResetDeliveryTimeout);
+      s.stream_owner_.erase(id);
+      ++s.stats_.streams_reset_for_congestion;
+    };
+    for (auto it = finishing.begin(); it != finishing.end();) {
+      if (it->second < newest_group) {
+        reset(it->first);
+        it = finishing.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (auto it = streams.begin(); it != streams.end();) {
       if (it->first.first < newest_group) {
-        s.t_.reset_stream(it->second.stream, kResetDeliveryTimeout);
-        ++s.stats_.streams_reset_for_congestion;
+        reset(it->second.stream);
         it = streams.erase(it);
       } else {
         ++it;
@@ -173,6 +190,9 @@ struct Session::OutgoingSubscription : ObjectSink {
     auto it = streams.find({group, subgroup});
     if (it == streams.end()) return;
     s.t_.write(it->second.stream, SendBuffer{}, true);
+    // Until its bytes are out the stream still counts against the queue bound (and may be reset).
+    if (s.t_.queued_bytes(it->second.stream) > 0) finishing[it->second.stream] = group;
+    else s.stream_owner_.erase(it->second.stream);
     streams.erase(it);
   }
 
@@ -397,6 +417,13 @@ void Session::handle_setup(const ControlMessage& m) {
     return fail(p->path ? SessionError::kInvalidPath : SessionError::kInvalidAuthority,
                 "PATH/AUTHORITY not allowed from this peer");
   if (draft_ != Draft::k18) peer_max_request_id_ = p->max_request_id.value_or(0);
+  peer_implementation_ = p->implementation.value_or("");
+  // @moq/net (MOQT_IMPLEMENTATION "moq-lite-js") decodes LARGEST_OBJECT with a length prefix
+  // from -17 on, where -18 ("LARGEST OBJECT Parameter", "Message Parameters") makes it a bare
+  // Location, and then fails the whole reply. It only uses the value from -20 on, so it gets
+  // SUBSCRIBE_OK / TRACK_STATUS replies without it (docs/interop.md).
+  omit_largest_object_ = cfg_.peer_workarounds && draft_ == Draft::k18 &&
+                         peer_implementation_.starts_with("moq-lite-js");
   if (!client && draft_ != Draft::k18) {
     // Answer CLIENT_SETUP with SERVER_SETUP on the same stream.
     SetupParams sp;
@@ -784,7 +811,7 @@ void Session::on_subscribe(const Subscribe& m, StreamId stream) {
   SubscribeOk ok;
   ok.request_id = m.request_id;
   ok.track_alias = sub->alias;
-  ok.params.largest_object = largest;
+  if (!omit_largest_object_) ok.params.largest_object = largest;
   if (draft_ == Draft::k14) {
     ok.params.expires = 0;
     ok.params.group_order = sub->order;
@@ -892,7 +919,7 @@ void Session::on_track_status(const TrackStatus& m, StreamId) {
   RequestOk ok;
   ok.of = RequestKind::kTrackStatus;
   ok.request_id = m.request_id;
-  ok.params.largest_object = track->largest();
+  if (!omit_largest_object_) ok.params.largest_object = track->largest();
   if (draft_ == Draft::k14) {
     ok.params.expires = 0;
     ok.params.group_order = track->options().group_order;
@@ -1066,10 +1093,9 @@ void Session::on_request_ok(const RequestOk& m, StreamId stream) {
     if (draft_ == Draft::k18) peer_request_stream_by_id_[id] = r.stream;
     r.published->add_sink(raw);
   }
+  // The request lives on (PUBLISH, namespaces; in -18 a REQUEST_OK on a subscription's stream
+  // answers a REQUEST_UPDATE): only a one-shot reply would end it, and TRACK_STATUS did above.
   auto done = std::move(r.done);
-  if (r.kind != MessageKind::kPublish && r.kind != MessageKind::kSubscribeNamespace &&
-      r.kind != MessageKind::kPublishNamespace)
-    requests_.erase(rit);
   if (done) done(true, 0);
 }
 
@@ -1418,7 +1444,12 @@ void Session::on_stop_sending(StreamId id, uint64_t code) {
   t_.reset_stream(id, kResetCancelled);
 }
 
-void Session::on_stream_drained(StreamId) {}
+void Session::on_stream_drained(StreamId id) {
+  auto it = stream_owner_.find(id);
+  if (it == stream_owner_.end()) return;
+  auto sub = out_subs_.find(it->second);
+  if (sub != out_subs_.end() && sub->second->finishing.erase(id)) stream_owner_.erase(it);
+}
 
 void Session::on_stream_closed(StreamId id) {
   request_parsers_.erase(id);

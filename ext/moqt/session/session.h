@@ -47,6 +47,9 @@ struct SessionConfig {
   size_t max_queued_bytes = 8 << 20;      // per outgoing subscription before old groups are reset
   size_t max_object_bytes = 32 << 20;     // largest object we reassemble
   size_t max_unknown_alias_bytes = 1 << 20;  // data waiting for its SUBSCRIBE_OK / PUBLISH
+  // Work around known deviations of peers recognised by their MOQT_IMPLEMENTATION setup option
+  // (docs/interop.md). Off = strictly what the draft says.
+  bool peer_workarounds = true;
 };
 
 // An object as received (payload reassembled).
@@ -136,6 +139,8 @@ class Session final : public quic::TransportHandler {
   bool ready() const { return state_ == State::kReady; }
   bool closed() const { return state_ == State::kClosed; }
   Draft draft() const { return draft_; }
+  // The peer's MOQT_IMPLEMENTATION setup option ("" if it sent none), known once ready.
+  const std::string& peer_implementation() const { return peer_implementation_; }
   quic::EventLoop& loop() { return t_.loop(); }
   const SessionStats& stats() const { return stats_; }
 
@@ -251,6 +256,7 @@ class Session final : public quic::TransportHandler {
   std::map<uint64_t, std::unique_ptr<OutgoingSubscription>> out_subs_;  // by peer request id
   std::map<uint64_t, std::unique_ptr<IncomingSubscription>> in_subs_;   // by our request id
   std::map<uint64_t, uint64_t> alias_to_sub_;                      // track alias -> our request id
+  std::map<quic::StreamId, uint64_t> stream_owner_;                // our data stream -> peer request id
   std::map<uint64_t, std::unique_ptr<IncomingFetch>> in_fetches_;  // by our request id
   std::set<TrackNamespace> published_namespaces_;                  // by us
   std::map<TrackNamespace, uint64_t> namespace_requests_;           // our PUBLISH_NAMESPACE ids
@@ -265,6 +271,8 @@ class Session final : public quic::TransportHandler {
   uint64_t next_track_alias_ = 1;
   size_t unknown_alias_bytes_ = 0;
   bool goaway_sent_ = false, goaway_received_ = false;
+  std::string peer_implementation_;
+  bool omit_largest_object_ = false;  // peer_workarounds: @moq/net at -18
   std::optional<std::string> pending_goaway_;
   quic::EventLoop::TimerId setup_timer_ = 0;
   SessionStats stats_;

@@ -1,0 +1,229 @@
+// Real interop with @moq/net (the moq-dev JavaScript library) in headless Chromium (Debian's
+// /usr/bin/chromium, driven by playwright-core), against our moqt-clock, over WebTransport with
+// a pinned certificate hash, at drafts 14, 16 and 18:
+//   sub: `moqt-clock publish --listen` publishes the clock; the browser subscribes and checks
+//        every payload (object 0 "YYYY-MM-DD HH:MM:", object k "k-1" zero-padded).
+//   pub: `moqt-clock subscribe --listen` waits; the browser connects, announces its namespace
+//        (PUBLISH_NAMESPACE; @moq/net cannot PUBLISH) and serves our SUBSCRIBE; the CLI must
+//        print exactly the lines the browser wrote.
+// The draft is forced through @moq/net's connect options: webtransport protocols ["moqt-16"],
+// ["moqt-18"], or [] for draft-14 (CLIENT_SETUP offering 0xff00000e). See docs/interop.md.
+//
+// Usage: node moqnet_interop.mjs PATH/TO/moqt-clock [DRAFT...]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const clockBin = process.argv[2];
+const drafts = process.argv.length > 3 ? process.argv.slice(3).map(Number) : [14, 16, 18];
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const children = new Set();
+let browser, pageServer, tmp;
+
+const deadline = setTimeout(() => abort('timed out after 150 s'), 150_000);
+
+async function cleanup() {
+  clearTimeout(deadline);
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch {}
+  }
+  try { if (browser) await browser.close(); } catch {}
+  try { if (pageServer) pageServer.close(); } catch {}
+  try { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); } catch {}
+}
+function abort(msg) {
+  console.error(`moqnet_interop: FAIL: ${msg}`);
+  cleanup().finally(() => process.exit(1));
+}
+process.on('SIGINT', () => abort('interrupted'));
+process.on('SIGTERM', () => abort('terminated'));
+
+// A moqt-clock listener: resolves once it printed {"listening":..,"port":..,"sha256":..}.
+function startClock(args) {
+  const p = spawn(clockBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(p);
+  const clock = { proc: p, lines: [], stderr: '', code: undefined };
+  clock.exited = new Promise((resolve) => p.on('exit', (code, signal) => {
+    children.delete(p);
+    clock.code = code ?? signal;
+    resolve(clock.code);
+  }));
+  p.stderr.on('data', (d) => { clock.stderr += d; });
+  const rl = readline.createInterface({ input: p.stdout });
+  clock.ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no listening line within 10 s')), 10_000);
+    rl.on('line', (l) => {
+      if (!clock.info && l.startsWith('{')) {
+        clock.info = JSON.parse(l);
+        clearTimeout(timer);
+        resolve(clock.info);
+      } else {
+        clock.lines.push(l);
+      }
+    });
+    clock.exited.then((c) => { clearTimeout(timer); reject(new Error(`moqt-clock exited (${c}): ${clock.stderr}`)); });
+  });
+  return clock;
+}
+async function waitExit(clock, ms) {
+  return Promise.race([clock.exited, new Promise((r) => setTimeout(() => r('timeout'), ms))]);
+}
+async function stopClock(clock) {
+  if (clock.code !== undefined) return;
+  clock.proc.kill('SIGTERM');
+  if ((await waitExit(clock, 3000)) === 'timeout') {
+    clock.proc.kill('SIGKILL');
+    await waitExit(clock, 3000);
+  }
+}
+const engineErrors = (clock) => clock.stderr.split('\n').filter((l) => l.includes('moqt session ('));
+const protocolsFor = (d) => (d === 14 ? [] : [`moqt-${d}`]);
+const pad2 = (n) => String(n).padStart(2, '0');
+
+// 1. Bundle the page script into a temporary directory and serve it from http://127.0.0.1
+//    (a secure context for WebTransport).
+tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moqnet-interop-'));
+try {
+  await esbuild.build({
+    entryPoints: [path.join(here, 'moqnet_page.js')],
+    bundle: true,
+    format: 'iife',
+    target: 'es2022',
+    outfile: path.join(tmp, 'bundle.js'),
+    logLevel: 'warning',
+  });
+} catch (e) {
+  abort(`esbuild: ${e.message}`);
+}
+fs.writeFileSync(path.join(tmp, 'index.html'),
+  '<!doctype html><meta charset=utf-8><title>moq-net interop</title><script src="bundle.js"></script>');
+pageServer = http.createServer((req, res) => {
+  const file = req.url === '/bundle.js' ? 'bundle.js' : 'index.html';
+  res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
+  res.end(fs.readFileSync(path.join(tmp, file)));
+});
+await new Promise((r) => pageServer.listen(0, '127.0.0.1', r));
+
+// 2. Chromium with the flags of interop.md (no --disable-quic).
+try {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync'],
+    timeout: 30_000,
+  });
+} catch (e) {
+  abort(`cannot start ${CHROMIUM}: ${e.message}`);
+}
+const page = await browser.newPage();
+const pageLog = [];
+page.on('console', (m) => pageLog.push(`[page ${m.type()}] ${m.text()}`));
+await page.goto(`http://127.0.0.1:${pageServer.address().port}/`);
+await page.waitForFunction(() => typeof window.moqSub === 'function', null, { timeout: 10_000 });
+
+const results = [];
+function report(name, problems, details) {
+  results.push({ name, ok: problems.length === 0 });
+  if (problems.length === 0) {
+    console.log(`PASS ${name}: ${details}`);
+  } else {
+    console.log(`FAIL ${name}: ${problems.join('; ')}`);
+  }
+}
+
+// 3a. The browser subscribes to our clock.
+async function browserSubscribes(draft) {
+  const name = `draft-${draft} browser subscribes to moqt-clock publish`;
+  const want = 25;
+  const clock = startClock(['publish', '--listen', '127.0.0.1:0', '--draft', String(draft),
+                            '--interval-ms', '10', '--timeout', '60']);
+  const problems = [];
+  let res;
+  try {
+    const info = await clock.ready;
+    res = await page.evaluate((p) => window.moqSub(p), {
+      url: `https://127.0.0.1:${info.port}/moq`, hash: info.sha256, protocols: protocolsFor(draft),
+      ns: 'clock', track: 'now', want, timeoutMs: 15_000,
+    });
+  } catch (e) {
+    problems.push(e.message);
+  }
+  await stopClock(clock);
+  if (res) {
+    if (!res.ok) problems.push(`page: ${res.log.join(' | ')}`);
+    if (res.version !== `moq-transport-${draft}`) problems.push(`negotiated ${res.version}`);
+    if (res.objects.length < want) problems.push(`only ${res.objects.length} of ${want} objects`);
+    for (const o of res.objects) {
+      const expected = o.index === 0 ? /^\d{4}-\d\d-\d\d \d\d:\d\d:$/ : new RegExp(`^${pad2(o.index - 1)}$`);
+      if (!expected.test(o.text)) {
+        problems.push(`group ${o.group} object ${o.index}: payload '${o.text}' (want ${expected})`);
+        break;
+      }
+    }
+    const groups = [...new Set(res.objects.map((o) => o.group))];
+    if (groups.some((g, i) => i > 0 && g !== groups[i - 1] + 1)) problems.push(`groups not consecutive: ${groups}`);
+    for (const l of res.log) console.log(`  page: ${l}`);
+  }
+  for (const l of engineErrors(clock)) problems.push(`engine: ${l}`);
+  report(name, problems, res && `${res.version}, ${res.objects.length} objects in groups ` +
+    `${[...new Set(res.objects.map((o) => o.group))].join(',')}, first '${res.objects[0]?.text}'`);
+  if (problems.length) console.log(`  moqt-clock stderr:\n${clock.stderr.replace(/^/gm, '    ')}`);
+}
+
+// 3b. The browser publishes; our CLI subscribes.
+async function browserPublishes(draft) {
+  const name = `draft-${draft} browser publishes to moqt-clock subscribe`;
+  const groups = 3, perGroup = 5;
+  const count = groups * (perGroup + 1);
+  const clock = startClock(['subscribe', '--listen', '127.0.0.1:0', '--draft', String(draft),
+                            '--count', String(count), '--timeout', '30']);
+  const problems = [];
+  let res;
+  try {
+    const info = await clock.ready;
+    const pub = page.evaluate((p) => window.moqPub(p), {
+      url: `https://127.0.0.1:${info.port}/moq`, hash: info.sha256, protocols: protocolsFor(draft),
+      ns: 'clock', track: 'now', groups, perGroup, label: `d${draft}`, timeoutMs: 15_000,
+    });
+    const code = await waitExit(clock, 30_000);
+    if (code !== 0) problems.push(`moqt-clock subscribe exited with ${code}`);
+    res = await pub;
+  } catch (e) {
+    problems.push(e.message);
+  }
+  await stopClock(clock);
+  const expected = [];
+  for (let g = 0; g < groups; ++g)
+    for (let i = 0; i < perGroup; ++i) expected.push(`d${draft}-g${g}:${pad2(i)}`);
+  const got = clock.lines;
+  if (JSON.stringify(got) !== JSON.stringify(expected))
+    problems.push(`moqt-clock printed ${JSON.stringify(got)}, want ${JSON.stringify(expected)}`);
+  if (res) {
+    if (!res.ok) problems.push(`page: ${res.log.join(' | ')}`);
+    if (res.version !== `moq-transport-${draft}`) problems.push(`negotiated ${res.version}`);
+    for (const l of res.log) console.log(`  page: ${l}`);
+  }
+  for (const l of engineErrors(clock)) problems.push(`engine: ${l}`);
+  report(name, problems, `${res && res.version}, moqt-clock printed ${got.length} lines ('${got[0]}' .. '${got[got.length - 1]}')`);
+  if (problems.length) console.log(`  moqt-clock stderr:\n${clock.stderr.replace(/^/gm, '    ')}`);
+}
+
+console.log(`moqnet_interop: chromium ${browser.version()}, @moq/net ${JSON.parse(fs.readFileSync(
+  path.join(here, 'node_modules/@moq/net/package.json'), 'utf8')).version}, drafts ${drafts.join(', ')}`);
+for (const d of drafts) {
+  await browserSubscribes(d);
+  await browserPublishes(d);
+}
+const failed = results.filter((r) => !r.ok).length;
+if (failed) for (const l of pageLog.slice(-60)) console.log(l);
+console.log(`moqnet_interop: ${results.length - failed} passed, ${failed} failed`);
+await cleanup();
+process.exit(failed ? 1 : 0);
