@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite (called by `scripts/setup.sh test` after install + build):
-#   1. unit and integration tests (build/),
-#   2. the same tests built with ASan+UBSan (build-asan/),
+#   1. unit, loopback integration and real-Chromium tests (build/),
+#   2. the same tests built with ASan+UBSan (build-asan/), and the threaded layers under TSan
+#      (build-tsan/),
 #   3. the libFuzzer targets for a fixed time each (build-fuzz/, clang).
 # Ends with each run's meson summary and one line "N passed, N failed" over all of them.
 set -uo pipefail
@@ -41,7 +42,8 @@ run_suite() {  # run_suite DIR TITLE
     return
   fi
   rm -f "$dir/meson-logs/testlog.json"
-  meson test -C "$dir" --num-processes "$JOBS" --print-errorlogs || status=1
+  # shellcheck disable=SC2086  # MESON_TEST_SUITES is a list of options
+  meson test -C "$dir" --num-processes "$JOBS" --print-errorlogs ${MESON_TEST_SUITES:-} || status=1
   count_results "$dir"
 }
 
@@ -57,6 +59,14 @@ if [ ! -f build-asan/build.ninja ]; then
     || { cat /tmp/moq-gst-asan.log; exit 1; }
 fi
 run_suite build-asan "the same tests under ASan+UBSan (build-asan/)"
+
+# 2b. ThreadSanitizer over the multi-threaded layers (loop threads + test threads).
+if [ ! -f build-tsan/build.ninja ]; then
+  meson setup build-tsan --buildtype=debugoptimized -Dsanitizers=thread -Dtools=disabled -Dbrowser_tests=disabled \
+    >/tmp/moq-gst-tsan.log 2>&1 || { cat /tmp/moq-gst-tsan.log; exit 1; }
+fi
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MESON_TEST_SUITES="--suite quic --suite webtransport --suite session" \
+  run_suite build-tsan "transport and session tests under ThreadSanitizer (build-tsan/)"
 
 # 3. Fuzzing (clang + libFuzzer).
 if [ ! -f build-fuzz/build.ninja ]; then
