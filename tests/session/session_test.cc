@@ -400,6 +400,52 @@ TEST_P(SessionTest, SessionsWorkSideBySideAndCloseCleanly) {
   EXPECT_TRUE(sb.wait([&] { return sb.objects.size() == 4; }));
 }
 
+TEST_P(SessionTest, ObjectPropertiesPassThroughUntouched) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  Sub& s = sub();
+  loop_.run_sync([&] { c->subscribe(kTrack, {}, &s); });
+  ASSERT_TRUE(s.wait([&] { return s.ok.has_value(); }));
+  const KeyValueList props = {wire::KeyValuePair::integer(0x78, 1234567), wire::KeyValuePair::bytes(0x79, "capture")};
+  loop_.run_sync([&] {
+    Object o;
+    o.location = {0, 0};
+    o.properties = props;
+    o.payload = quic::SendBuffer::copy(std::vector<uint8_t>{1, 2, 3});
+    track_->write(std::move(o));
+    Object o2;
+    o2.location = {0, 1};  // same stream, no properties: an empty block
+    o2.payload = quic::SendBuffer::copy(std::vector<uint8_t>{4});
+    track_->write(std::move(o2));
+  });
+  ASSERT_TRUE(s.wait([&] { return s.objects.size() == 2; }));
+  std::lock_guard<std::mutex> l(s.mu);
+  EXPECT_EQ(s.objects[0].properties, props);
+  EXPECT_TRUE(s.objects[1].properties.empty());
+}
+
+TEST_P(SessionTest, SubscribeNamespaceReportsMatchingNamespaces) {
+  Events& ev = events();
+  Session* c = connect(ev);
+  ASSERT_TRUE(c);
+  std::promise<bool> ok;
+  loop_.run_sync([&] { c->subscribe_namespace({"live"}, [&](bool good, uint64_t) { ok.set_value(good); }); });
+  auto f = ok.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(f.get());
+  if (GetParam().draft == Draft::k14) {
+    // -14 tells a namespace subscriber with PUBLISH_NAMESPACE (the full namespace).
+    ASSERT_TRUE(ev.wait([&] { return !ev.namespaces.empty(); }));
+    EXPECT_EQ(ev.namespaces[0], (TrackNamespace{"live", "cam"}));
+  } else {
+    // -16/-18: NAMESPACE with the suffix after the prefix.
+    ASSERT_TRUE(ev.wait([&] { return !ev.ns_updates.empty(); }));
+    EXPECT_EQ(ev.ns_updates[0].first, (TrackNamespace{"cam"}));
+    EXPECT_TRUE(ev.ns_updates[0].second);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllDraftsBothTransports, SessionTest,
                          ::testing::Values(Param{Draft::k14, false}, Param{Draft::k16, false}, Param{Draft::k18, false},
                                            Param{Draft::k14, true}, Param{Draft::k16, true}, Param{Draft::k18, true}),

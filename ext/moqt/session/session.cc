@@ -78,6 +78,7 @@ struct Session::OutgoingSubscription : ObjectSink {
   struct Out {
     StreamId stream;
     uint64_t last_object;
+    bool properties;  // the header said every object carries a properties block
   };
   std::map<std::pair<uint64_t, uint64_t>, Out> streams;  // (group, subgroup) -> open stream
   std::map<StreamId, uint64_t> finishing;  // FIN queued, data still waiting to go: stream -> group
@@ -135,9 +136,12 @@ struct Session::OutgoingSubscription : ObjectSink {
       h.subgroup_id = o.subgroup;
       h.publisher_priority = o.publisher_priority;
       h.first_object = s.draft_ >= Draft::k18 && o.location.object == 0 && o.subgroup == 0;
+      // Properties are passed through untouched; a stream either carries a block per object or
+      // none, decided by the track's setting or by its first object.
+      h.has_properties = track->options().object_properties || !o.properties.empty();
       if (encode_subgroup_header(h, s.draft_, hdr)) return;
       t.set_priority(*id, priority_key(o.location.group, o.subgroup, o.publisher_priority));
-      it = streams.emplace(key, Out{*id, 0}).first;
+      it = streams.emplace(key, Out{*id, 0, h.has_properties}).first;
       s.stream_owner_[*id] = request_id;
       ++streams_opened;
     } else {
@@ -147,7 +151,8 @@ struct Session::OutgoingSubscription : ObjectSink {
     oh.object_id = o.location.object;
     oh.status = o.status;
     oh.payload_length = o.payload.data.size();
-    if (encode_subgroup_object(oh, prev, false, s.draft_, hdr)) return;
+    if (it->second.properties) oh.properties = o.properties;  // else: dropped (set object_properties)
+    if (encode_subgroup_object(oh, prev, it->second.properties, s.draft_, hdr)) return;
     it->second.last_object = o.location.object;
     t.write(it->second.stream, SendBuffer::take(std::move(hdr)), false);
     if (!o.payload.data.empty()) t.write(it->second.stream, o.payload, false);  // shared, no copy

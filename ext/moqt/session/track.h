@@ -56,6 +56,7 @@ struct TrackOptions {
   size_t cache_groups = 4;              // recent groups kept for joiners and FETCH
   size_t cache_bytes = 32 << 20;        // and at most this many payload bytes
   uint64_t delivery_timeout_ms = 0;     // track-level default (0 = none)
+  bool object_properties = false;       // objects carry properties (LOC metadata etc.)
 };
 
 class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
