@@ -37,7 +37,7 @@ std::optional<MoqUrl> MoqUrl::parse(const std::string& url, std::string* error) 
   if (!port.empty()) {
     char* end = nullptr;
     const unsigned long p = strtoul(port.c_str(), &end, 10);
-    if (*end || p == 0 || p > 65535) return fail("bad port '" + port + "'");
+    if (*end || p > 65535) return fail("bad port '" + port + "'");  // 0: a listener picks a free port
     u.port = uint16_t(p);
   }
   u.host = host;

@@ -145,6 +145,7 @@ class Session final : public quic::Transport, public quic::TransportHandler {
   Bytes capsule_buf_;
   size_t buffered_bytes_ = 0;
   bool app_notified_ = false;
+  bool close_sent_ = false;  // our CLOSE_WEBTRANSPORT_SESSION capsule is out
   bool finished_ = false;
   std::function<void()> on_finished_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

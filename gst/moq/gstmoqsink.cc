@@ -1,0 +1,465 @@
+// moqsink: publishes each request pad as a MoQT track. A GOP (buffer without DELTA_UNIT) opens a
+// new group; each buffer is one object whose payload shares the GstBuffer's memory (no copy).
+// Listener mode makes the pipeline an origin players subscribe to; caller mode PUBLISHes to a
+// remote endpoint.
+#include "gstmoqsink.h"
+
+#include <memory>
+#include <string>
+
+#include "moqconnection.h"
+
+GST_DEBUG_CATEGORY_STATIC(moq_sink_debug);
+#define GST_CAT_DEFAULT moq_sink_debug
+
+using namespace moqgst;
+
+// --- pad ----------------------------------------------------------------------------------------
+
+struct _GstMoqSinkPad {
+  GstPad parent;
+  gchar* track;
+  guint priority;
+  guint64 group_duration;  // ns; audio (no keyframes) cuts groups by duration
+  // Streaming-thread state.
+  std::shared_ptr<moqt::session::TrackPublisher>* publisher;
+  guint64 group, next_object;
+  GstClockTime group_start;
+  gboolean started;
+};
+
+G_DEFINE_TYPE(GstMoqSinkPad, gst_moq_sink_pad, GST_TYPE_PAD)
+
+enum { PAD_PROP_0, PAD_PROP_TRACK, PAD_PROP_PRIORITY, PAD_PROP_GROUP_DURATION };
+
+static void gst_moq_sink_pad_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
+  GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
+  GST_OBJECT_LOCK(p);
+  switch (id) {
+    case PAD_PROP_TRACK:
+      g_free(p->track);
+      p->track = g_value_dup_string(v);
+      break;
+    case PAD_PROP_PRIORITY: p->priority = g_value_get_uint(v); break;
+    case PAD_PROP_GROUP_DURATION: p->group_duration = g_value_get_uint64(v); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
+  }
+  GST_OBJECT_UNLOCK(p);
+}
+
+static void gst_moq_sink_pad_get_property(GObject* o, guint id, GValue* v, GParamSpec* ps) {
+  GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
+  GST_OBJECT_LOCK(p);
+  switch (id) {
+    case PAD_PROP_TRACK: g_value_set_string(v, p->track); break;
+    case PAD_PROP_PRIORITY: g_value_set_uint(v, p->priority); break;
+    case PAD_PROP_GROUP_DURATION: g_value_set_uint64(v, p->group_duration); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
+  }
+  GST_OBJECT_UNLOCK(p);
+}
+
+static void gst_moq_sink_pad_finalize(GObject* o) {
+  GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
+  g_free(p->track);
+  delete p->publisher;
+  G_OBJECT_CLASS(gst_moq_sink_pad_parent_class)->finalize(o);
+}
+
+static void gst_moq_sink_pad_class_init(GstMoqSinkPadClass* k) {
+  GObjectClass* g = G_OBJECT_CLASS(k);
+  g->set_property = gst_moq_sink_pad_set_property;
+  g->get_property = gst_moq_sink_pad_get_property;
+  g->finalize = gst_moq_sink_pad_finalize;
+  g_object_class_install_property(
+      g, PAD_PROP_TRACK,
+      g_param_spec_string("track", "Track", "MoQT track name (in the URI's namespace)", nullptr,
+                          GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      g, PAD_PROP_PRIORITY,
+      g_param_spec_uint("priority", "Priority", "Publisher priority (0 = most important)", 0, 255, 128,
+                        GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      g, PAD_PROP_GROUP_DURATION,
+      g_param_spec_uint64("group-duration", "Group duration",
+                          "For streams without delta units (audio): start a new group after this long (ns)", 0,
+                          G_MAXUINT64, GST_SECOND, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+}
+
+static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
+  p->priority = 128;
+  p->group_duration = GST_SECOND;
+  p->publisher = nullptr;
+  p->group = 0;
+  p->next_object = 0;
+  p->group_start = GST_CLOCK_TIME_NONE;
+  p->started = FALSE;
+}
+
+// --- element ------------------------------------------------------------------------------------
+
+struct _GstMoqSink {
+  GstElement parent;
+  gchar* uri;
+  Mode mode;
+  gchar *cert_file, *key_file, *tls_pin;
+  gboolean tls_insecure;
+  gint draft;
+  std::shared_ptr<Connection>* conn;
+  guint pad_count;
+};
+
+enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
+       PROP_PORT, PROP_CERT_SHA256, PROP_STATS };
+
+GType gst_moq_mode_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {{int(Mode::kCaller), "Connect to a remote endpoint", "caller"},
+                                      {int(Mode::kListener), "Wait for peers to connect", "listener"},
+                                      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMoqMode", values));
+  return type;
+}
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink_%u", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS_ANY);
+
+static void gst_moq_sink_uri_handler_init(gpointer iface, gpointer data);
+static void gst_moq_sink_child_proxy_init(gpointer iface, gpointer data);
+
+G_DEFINE_TYPE_WITH_CODE(GstMoqSink, gst_moq_sink, GST_TYPE_ELEMENT,
+                        G_IMPLEMENT_INTERFACE(GST_TYPE_URI_HANDLER, gst_moq_sink_uri_handler_init)
+                            G_IMPLEMENT_INTERFACE(GST_TYPE_CHILD_PROXY, gst_moq_sink_child_proxy_init))
+
+static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
+  GstMoqSink* self = GST_MOQ_SINK(parent);
+  GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
+  std::shared_ptr<Connection> conn;
+  GST_OBJECT_LOCK(self);
+  if (self->conn) conn = *self->conn;
+  GST_OBJECT_UNLOCK(self);
+  if (!conn || !p->publisher) {
+    gst_buffer_unref(buf);
+    return GST_FLOW_FLUSHING;
+  }
+  const GstClockTime pts = GST_BUFFER_PTS(buf);
+  const bool key = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  bool new_group = !p->started;
+  if (p->started && key) {
+    // Video: every keyframe opens a group. Audio (all "keyframes"): cut by duration.
+    GstCaps* caps = gst_pad_get_current_caps(pad);
+    const bool audio = caps && g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)), "audio/");
+    if (caps) gst_caps_unref(caps);
+    new_group = !audio || (GST_CLOCK_TIME_IS_VALID(pts) && GST_CLOCK_TIME_IS_VALID(p->group_start) &&
+                           pts >= p->group_start + p->group_duration);
+  }
+  if (new_group) {
+    if (p->started) ++p->group;
+    p->next_object = 0;
+    p->group_start = pts;
+    p->started = TRUE;
+  }
+  moqt::session::Object o;
+  o.location = {p->group, p->next_object++};
+  o.publisher_priority = uint8_t(p->priority);
+  if (GST_CLOCK_TIME_IS_VALID(pts))  // presentation time in µs (LOC-04 timestamp property 0x10)
+    o.properties.push_back(moqt::wire::KeyValuePair::integer(0x10, pts / 1000));
+  // The payload keeps the mapped GstBuffer alive until QUIC has it acknowledged everywhere.
+  GstMapInfo* map = new GstMapInfo;
+  if (!gst_buffer_map(buf, map, GST_MAP_READ)) {
+    delete map;
+    gst_buffer_unref(buf);
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Cannot map an input buffer"), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  std::shared_ptr<void> owner(map, [buf](void* m) {
+    gst_buffer_unmap(buf, static_cast<GstMapInfo*>(m));
+    gst_buffer_unref(buf);
+    delete static_cast<GstMapInfo*>(m);
+  });
+  o.payload = moqt::quic::SendBuffer{owner, std::span<const uint8_t>(map->data, map->size)};
+  conn->write(*p->publisher, std::move(o));
+  return GST_FLOW_OK;
+}
+
+static gboolean gst_moq_sink_event(GstPad* pad, GstObject* parent, GstEvent* ev) {
+  GstMoqSink* self = GST_MOQ_SINK(parent);
+  GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
+  if (GST_EVENT_TYPE(ev) == GST_EVENT_EOS) {
+    std::shared_ptr<Connection> conn;
+    GST_OBJECT_LOCK(self);
+    if (self->conn) conn = *self->conn;
+    GST_OBJECT_UNLOCK(self);
+    if (conn && p->publisher) conn->finish(*p->publisher);
+    // The element posts EOS when every pad has seen it (GstElement default handling).
+  }
+  return gst_pad_event_default(pad, parent, ev);
+}
+
+static GstPad* gst_moq_sink_request_new_pad(GstElement* e, GstPadTemplate* templ, const gchar* name, const GstCaps*) {
+  GstMoqSink* self = GST_MOQ_SINK(e);
+  GST_OBJECT_LOCK(self);
+  const guint n = self->pad_count++;
+  GST_OBJECT_UNLOCK(self);
+  gchar* pad_name = name ? g_strdup(name) : g_strdup_printf("sink_%u", n);
+  GstPad* pad = GST_PAD(g_object_new(GST_TYPE_MOQ_SINK_PAD, "name", pad_name, "direction", GST_PAD_SINK,
+                                     "template", templ, nullptr));
+  g_free(pad_name);
+  GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
+  p->track = n == 0 ? g_strdup("video") : g_strdup_printf("track%u", n);
+  gst_pad_set_chain_function(pad, gst_moq_sink_chain);
+  gst_pad_set_event_function(pad, gst_moq_sink_event);
+  gst_element_add_pad(e, pad);
+  gst_child_proxy_child_added(GST_CHILD_PROXY(e), G_OBJECT(pad), GST_OBJECT_NAME(pad));
+  return pad;
+}
+
+static void gst_moq_sink_release_pad(GstElement* e, GstPad* pad) {
+  gst_child_proxy_child_removed(GST_CHILD_PROXY(e), G_OBJECT(pad), GST_OBJECT_NAME(pad));
+  gst_element_remove_pad(e, pad);
+}
+
+static gboolean gst_moq_sink_start(GstMoqSink* self) {
+  Settings s;
+  GST_OBJECT_LOCK(self);
+  s.uri = self->uri ? self->uri : "";
+  s.mode = self->mode;
+  s.cert_file = self->cert_file ? self->cert_file : "";
+  s.key_file = self->key_file ? self->key_file : "";
+  s.pin = self->tls_pin ? self->tls_pin : "";
+  s.insecure = self->tls_insecure;
+  s.draft = self->draft;
+  GST_OBJECT_UNLOCK(self);
+  if (s.uri.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("No URI set"), ("set the 'uri' property, e.g. moqt://0.0.0.0:4443/live?mode=listener"));
+    return FALSE;
+  }
+  std::string err;
+  GstElement* el = GST_ELEMENT(self);
+  auto conn = Connection::create(
+      s,
+      [el](const std::string& event, const std::string& detail) {
+        gst_element_post_message(el, gst_message_new_element(GST_OBJECT(el),
+                                                             gst_structure_new("moq", "event", G_TYPE_STRING, event.c_str(),
+                                                                               "detail", G_TYPE_STRING, detail.c_str(), nullptr)));
+        GST_INFO_OBJECT(el, "%s: %s", event.c_str(), detail.c_str());
+      },
+      &err);
+  if (!conn) {
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE, ("Cannot start MoQT on '%s'", s.uri.c_str()), ("%s", err.c_str()));
+    return FALSE;
+  }
+  // One track per pad.
+  GST_OBJECT_LOCK(self);
+  for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
+    GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
+    moqt::session::TrackOptions to;
+    to.publisher_priority = uint8_t(p->priority);
+    to.object_properties = true;
+    p->publisher = new std::shared_ptr<moqt::session::TrackPublisher>(conn->add_track(p->track, to));
+    p->started = FALSE;
+  }
+  self->conn = new std::shared_ptr<Connection>(conn);
+  GST_OBJECT_UNLOCK(self);
+  g_object_notify(G_OBJECT(self), "port");
+  return TRUE;
+}
+
+static void gst_moq_sink_stop(GstMoqSink* self) {
+  GST_OBJECT_LOCK(self);
+  std::shared_ptr<Connection>* c = self->conn;
+  self->conn = nullptr;
+  for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
+    GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
+    delete p->publisher;
+    p->publisher = nullptr;
+  }
+  GST_OBJECT_UNLOCK(self);
+  delete c;  // closes sessions and joins the engine thread
+}
+
+static GstStateChangeReturn gst_moq_sink_change_state(GstElement* e, GstStateChange t) {
+  GstMoqSink* self = GST_MOQ_SINK(e);
+  if (t == GST_STATE_CHANGE_READY_TO_PAUSED && !gst_moq_sink_start(self)) return GST_STATE_CHANGE_FAILURE;
+  GstStateChangeReturn r = GST_ELEMENT_CLASS(gst_moq_sink_parent_class)->change_state(e, t);
+  if (t == GST_STATE_CHANGE_PAUSED_TO_READY) gst_moq_sink_stop(self);
+  return r;
+}
+
+static void gst_moq_sink_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
+  GstMoqSink* self = GST_MOQ_SINK(o);
+  GST_OBJECT_LOCK(self);
+  switch (id) {
+    case PROP_URI:
+      g_free(self->uri);
+      self->uri = g_value_dup_string(v);
+      break;
+    case PROP_MODE: self->mode = Mode(g_value_get_enum(v)); break;
+    case PROP_CERT_FILE:
+      g_free(self->cert_file);
+      self->cert_file = g_value_dup_string(v);
+      break;
+    case PROP_KEY_FILE:
+      g_free(self->key_file);
+      self->key_file = g_value_dup_string(v);
+      break;
+    case PROP_TLS_PIN:
+      g_free(self->tls_pin);
+      self->tls_pin = g_value_dup_string(v);
+      break;
+    case PROP_TLS_INSECURE: self->tls_insecure = g_value_get_boolean(v); break;
+    case PROP_DRAFT: self->draft = g_value_get_int(v); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_moq_sink_get_property(GObject* o, guint id, GValue* v, GParamSpec* ps) {
+  GstMoqSink* self = GST_MOQ_SINK(o);
+  GST_OBJECT_LOCK(self);
+  std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
+  switch (id) {
+    case PROP_URI: g_value_set_string(v, self->uri); break;
+    case PROP_MODE: g_value_set_enum(v, int(self->mode)); break;
+    case PROP_CERT_FILE: g_value_set_string(v, self->cert_file); break;
+    case PROP_KEY_FILE: g_value_set_string(v, self->key_file); break;
+    case PROP_TLS_PIN: g_value_set_string(v, self->tls_pin); break;
+    case PROP_TLS_INSECURE: g_value_set_boolean(v, self->tls_insecure); break;
+    case PROP_DRAFT: g_value_set_int(v, self->draft); break;
+    case PROP_PORT: g_value_set_uint(v, conn ? conn->port() : 0); break;
+    case PROP_CERT_SHA256: g_value_set_string(v, conn ? conn->cert_sha256().c_str() : nullptr); break;
+    case PROP_STATS: g_value_take_boxed(v, conn ? conn->stats() : gst_structure_new_empty("application/x-moq-stats")); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_moq_sink_finalize(GObject* o) {
+  GstMoqSink* self = GST_MOQ_SINK(o);
+  delete self->conn;
+  g_free(self->uri);
+  g_free(self->cert_file);
+  g_free(self->key_file);
+  g_free(self->tls_pin);
+  G_OBJECT_CLASS(gst_moq_sink_parent_class)->finalize(o);
+}
+
+void gst_moq_install_common_properties(GObjectClass* g, guint first) {
+  const GParamFlags rw = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(
+      g, first + 0,
+      g_param_spec_string("uri", "URI",
+                          "moqt://host:port/namespace (raw QUIC) or https://host:port/namespace (WebTransport); "
+                          "query: mode=listener|caller, tls-insecure=true, tls-pin=HEX, draft=14|16|18",
+                          nullptr, rw));
+  g_object_class_install_property(g, first + 1,
+                                  g_param_spec_enum("mode", "Mode", "Caller connects, listener waits for peers",
+                                                    gst_moq_mode_get_type(), int(Mode::kCaller), rw));
+  g_object_class_install_property(
+      g, first + 2,
+      g_param_spec_string("cert-file", "Certificate file",
+                          "Listener certificate (PEM); none = a generated short-lived self-signed ECDSA certificate",
+                          nullptr, rw));
+  g_object_class_install_property(g, first + 3, g_param_spec_string("key-file", "Key file", "Listener private key (PEM)", nullptr, rw));
+  g_object_class_install_property(
+      g, first + 4,
+      g_param_spec_string("tls-pin", "TLS pin", "Caller: accept only a server certificate with this SHA-256 (hex)",
+                          nullptr, rw));
+  g_object_class_install_property(g, first + 5,
+                                  g_param_spec_boolean("tls-insecure", "TLS insecure",
+                                                       "Caller: do not verify the server certificate", FALSE, rw));
+  g_object_class_install_property(g, first + 6,
+                                  g_param_spec_int("draft", "Draft", "MoQT draft to speak (0 = any of 18, 16, 14)",
+                                                   0, 18, 0, rw));
+  g_object_class_install_property(g, first + 7,
+                                  g_param_spec_uint("port", "Port", "Listener: the bound UDP port", 0, 65535, 0,
+                                                    GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      g, first + 8,
+      g_param_spec_string("cert-sha256", "Certificate SHA-256", "Listener: the certificate hash browsers pin", nullptr,
+                          GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(g, first + 9,
+                                  g_param_spec_boxed("stats", "Statistics", "Objects written and received",
+                                                     GST_TYPE_STRUCTURE,
+                                                     GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+}
+
+static void gst_moq_sink_class_init(GstMoqSinkClass* k) {
+  GObjectClass* g = G_OBJECT_CLASS(k);
+  GstElementClass* e = GST_ELEMENT_CLASS(k);
+  g->set_property = gst_moq_sink_set_property;
+  g->get_property = gst_moq_sink_get_property;
+  g->finalize = gst_moq_sink_finalize;
+  gst_moq_install_common_properties(g, PROP_URI);
+  e->change_state = gst_moq_sink_change_state;
+  e->request_new_pad = gst_moq_sink_request_new_pad;
+  e->release_pad = gst_moq_sink_release_pad;
+  gst_element_class_add_static_pad_template_with_gtype(e, &sink_template, GST_TYPE_MOQ_SINK_PAD);
+  gst_element_class_set_static_metadata(e, "MoQ sink", "Sink/Network",
+                                        "Publishes each input as a Media over QUIC track (groups at keyframes)",
+                                        "moq-gst developers");
+  GST_DEBUG_CATEGORY_INIT(moq_sink_debug, "moqsink", 0, "Media over QUIC sink");
+  gst_type_mark_as_plugin_api(GST_TYPE_MOQ_SINK_PAD, GstPluginAPIFlags(0));
+}
+
+static void gst_moq_sink_init(GstMoqSink* self) {
+  self->mode = Mode::kCaller;
+  self->conn = nullptr;
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
+}
+
+// --- URI handler ----------------------------------------------------------------------------------
+
+static GstURIType gst_moq_sink_uri_get_type(GType) { return GST_URI_SINK; }
+static const gchar* const* gst_moq_uri_get_protocols(GType) {
+  static const gchar* protocols[] = {"moqt", nullptr};
+  return protocols;
+}
+static gchar* gst_moq_sink_uri_get_uri(GstURIHandler* h) {
+  gchar* uri = nullptr;
+  g_object_get(h, "uri", &uri, nullptr);
+  return uri;
+}
+static gboolean gst_moq_sink_uri_set_uri(GstURIHandler* h, const gchar* uri, GError** error) {
+  std::string err;
+  if (!parse_uri(uri, &err)) {
+    g_set_error(error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s", err.c_str());
+    return FALSE;
+  }
+  g_object_set(h, "uri", uri, nullptr);
+  return TRUE;
+}
+static void gst_moq_sink_uri_handler_init(gpointer iface, gpointer) {
+  GstURIHandlerInterface* i = static_cast<GstURIHandlerInterface*>(iface);
+  i->get_type = gst_moq_sink_uri_get_type;
+  i->get_protocols = gst_moq_uri_get_protocols;
+  i->get_uri = gst_moq_sink_uri_get_uri;
+  i->set_uri = gst_moq_sink_uri_set_uri;
+}
+
+// --- child proxy: pad properties as sink_0::track=... in gst-launch ---------------------------------
+
+static GObject* gst_moq_sink_child_by_name(GstChildProxy* cp, const gchar* name) {
+  GstPad* pad = gst_element_get_static_pad(GST_ELEMENT(cp), name);
+  return pad ? G_OBJECT(pad) : nullptr;  // transfer full
+}
+static GObject* gst_moq_sink_child_by_index(GstChildProxy* cp, guint index) {
+  GObject* out = nullptr;
+  GST_OBJECT_LOCK(cp);
+  GList* l = g_list_nth(GST_ELEMENT(cp)->sinkpads, index);
+  if (l) out = G_OBJECT(gst_object_ref(l->data));
+  GST_OBJECT_UNLOCK(cp);
+  return out;
+}
+static guint gst_moq_sink_children_count(GstChildProxy* cp) {
+  GST_OBJECT_LOCK(cp);
+  const guint n = GST_ELEMENT(cp)->numsinkpads;
+  GST_OBJECT_UNLOCK(cp);
+  return n;
+}
+static void gst_moq_sink_child_proxy_init(gpointer iface, gpointer) {
+  GstChildProxyInterface* i = static_cast<GstChildProxyInterface*>(iface);
+  i->get_child_by_name = gst_moq_sink_child_by_name;
+  i->get_child_by_index = gst_moq_sink_child_by_index;
+  i->get_children_count = gst_moq_sink_children_count;
+}

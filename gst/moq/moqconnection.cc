@@ -1,0 +1,231 @@
+#include "moqconnection.h"
+
+#include <sstream>
+
+namespace moqgst {
+
+using namespace moqt;
+using namespace moqt::session;
+
+std::optional<ParsedUri> parse_uri(const std::string& uri, std::string* error) {
+  ParsedUri p;
+  auto u = MoqUrl::parse(uri, error);
+  if (!u) return std::nullopt;
+  p.url = *u;
+  std::string path = u->path, query;
+  if (auto q = path.find('?'); q != std::string::npos) {
+    query = path.substr(q + 1);
+    path = path.substr(0, q);
+  }
+  std::stringstream ps(path);
+  for (std::string part; std::getline(ps, part, '/');)
+    if (!part.empty()) p.ns.push_back(part);
+  if (p.ns.empty()) {
+    if (error) *error = "the URI path names the namespace (e.g. moqt://host:4443/live/cam), got '" + uri + "'";
+    return std::nullopt;
+  }
+  std::stringstream qs(query);
+  for (std::string kv; std::getline(qs, kv, '&');) {
+    if (kv.empty()) continue;
+    const auto eq = kv.find('=');
+    p.query[kv.substr(0, eq)] = eq == std::string::npos ? "true" : kv.substr(eq + 1);
+  }
+  return p;
+}
+
+bool Settings::apply_uri_query(std::string* error) {
+  auto p = parse_uri(uri, error);
+  if (!p) return false;
+  for (auto& [k, v] : p->query) {
+    if (k == "mode") {
+      if (v == "listener" || v == "server") mode = Mode::kListener;
+      else if (v == "caller" || v == "client") mode = Mode::kCaller;
+      else return *error = "URI query mode=" + v + ": expected caller or listener", false;
+    } else if (k == "tls-insecure") {
+      insecure = v == "true" || v == "1";
+    } else if (k == "tls-pin") {
+      pin = v;
+    } else if (k == "draft") {
+      draft = atoi(v.c_str());
+      if (draft != 14 && draft != 16 && draft != 18) return *error = "URI query draft=" + v + ": expected 14, 16 or 18", false;
+    } else if (k == "cert-file") {
+      cert_file = v;
+    } else if (k == "key-file") {
+      key_file = v;
+    } else if (k == "auth-token") {
+      auth_token = v;
+    } else if (k != "track") {  // track selection is the element's business
+      return *error = "unknown URI query parameter '" + k + "'", false;
+    }
+  }
+  return true;
+}
+
+namespace {
+std::vector<wire::Draft> drafts_of(int d) {
+  if (d == 14) return {wire::Draft::k14};
+  if (d == 16) return {wire::Draft::k16};
+  if (d == 18) return {wire::Draft::k18};
+  return {wire::Draft::k18, wire::Draft::k16, wire::Draft::k14};
+}
+}  // namespace
+
+// Session events for both roles; lives on the loop thread.
+struct Connection::Handler : SessionHandler {
+  Connection& c;
+  struct Sub : SubscriptionHandler {
+    Connection* c = nullptr;
+    ObjectCallback cb;
+    void on_object(const ReceivedObject& o) override {
+      {
+        std::lock_guard<std::mutex> l(c->mu_);
+        ++c->objects_received_;
+      }
+      cb(o);
+    }
+    void on_subscribe_error(uint64_t code, const std::string& reason) override {
+      if (c->events_) c->events_("error", "SUBSCRIBE refused (code " + std::to_string(code) + "): " + reason);
+    }
+    void on_done(uint64_t status, const std::string& reason) override {
+      if (c->events_) c->events_("eos", "PUBLISH_DONE status " + std::to_string(status) + " " + reason);
+    }
+  };
+  std::map<std::string, std::unique_ptr<Sub>> subs;  // by track name
+
+  explicit Handler(Connection& conn) : c(conn) {}
+  void on_ready(wire::Draft d) override {
+    if (c.events_) c.events_("connected", wire::profile(d).name);
+  }
+  void on_closed(uint64_t code, const std::string& reason) override {
+    if (c.events_) c.events_("disconnected", "code " + std::to_string(code) + " " + reason);
+  }
+  SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override {
+    if (n.ns != c.uri_.ns) return nullptr;
+    auto it = subs.find(n.name);
+    return it == subs.end() ? nullptr : it->second.get();
+  }
+};
+
+std::shared_ptr<Connection> Connection::create(const Settings& s, EventCallback events, std::string* error) {
+  std::shared_ptr<Connection> c(new Connection());
+  c->settings_ = s;
+  if (!c->settings_.apply_uri_query(error)) return nullptr;
+  auto p = parse_uri(s.uri, error);
+  if (!p) return nullptr;
+  c->uri_ = *p;
+  c->events_ = std::move(events);
+  c->handler_ = std::make_unique<Handler>(*c);
+  if (!c->start(error)) return nullptr;
+  return c;
+}
+
+bool Connection::start(std::string* error) {
+  loop_.start("moq-gst");
+  bool ok = false;
+  loop_.run_sync([&] {
+    if (settings_.mode == Mode::kListener) {
+      ServerConfig sc;
+      sc.listen = uri_.url.authority;
+      if (uri_.url.authority.find(':') == std::string::npos) sc.listen += ":" + std::to_string(uri_.url.port);
+      sc.drafts = drafts_of(settings_.draft);
+      std::optional<quic::CertificatePem> cert;
+      if (!settings_.cert_file.empty() || !settings_.key_file.empty()) {
+        cert = quic::load_pem_files(settings_.cert_file, settings_.key_file, error);
+      } else {
+        cert = quic::generate_self_signed({"localhost", "127.0.0.1", "::1", uri_.url.host}, 10, error);
+      }
+      if (!cert) return;
+      sc.cert = *cert;
+      cert_sha256_ = cert->sha256_hex;
+      server_ = Server::start(loop_, sc, &registry_, [this](Session&) { return handler_.get(); }, error);
+      if (!server_) return;
+      port_ = server_->address().port();
+      if (events_) events_("listening", server_->address().to_string() + " sha256=" + cert_sha256_);
+      ok = true;
+      return;
+    }
+    ClientConfig cc;
+    cc.drafts = drafts_of(settings_.draft);
+    if (!settings_.pin.empty()) {
+      cc.verify = quic::VerifyMode::kPinnedSha256;
+      cc.pinned_sha256 = settings_.pin;
+    } else if (settings_.insecure) {
+      cc.verify = quic::VerifyMode::kInsecure;
+    }
+    if (!settings_.auth_token.empty()) cc.auth_token = settings_.auth_token;
+    // The namespace lives in the URI path; the MoQT PATH option gets the endpoint part only.
+    client_ = Client::connect(loop_, settings_.uri.substr(0, settings_.uri.find('?')), cc, handler_.get(), &registry_, error);
+    ok = client_ != nullptr;
+  });
+  if (!ok) loop_.stop();
+  return ok;
+}
+
+Connection::~Connection() {
+  loop_.run_sync([&] {
+    if (client_) client_->session().close(0, "element stopped");
+    if (server_) server_->close_all(0, "element stopped");
+  });
+  loop_.run_sync([&] {
+    client_.reset();
+    server_.reset();
+    handler_.reset();
+  });
+  loop_.stop();
+}
+
+std::shared_ptr<TrackPublisher> Connection::add_track(const std::string& name, TrackOptions o) {
+  auto t = std::make_shared<TrackPublisher>(FullTrackName{uri_.ns, name}, o);
+  loop_.run_sync([&] {
+    registry_.add(t);
+    if (client_) {
+      client_->session().publish(t, [this, name](bool ok, uint64_t code) {
+        if (!ok && events_) events_("error", "PUBLISH of " + name + " refused (code " + std::to_string(code) + ")");
+      });
+    }
+  });
+  return t;
+}
+
+void Connection::write(const std::shared_ptr<TrackPublisher>& t, Object o) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++objects_written_;
+  }
+  auto obj = std::make_shared<Object>(std::move(o));
+  loop_.post([t, obj] { t->write(std::move(*obj)); });
+}
+
+void Connection::finish(const std::shared_ptr<TrackPublisher>& t) {
+  loop_.post([t] { t->finish(); });
+}
+
+void Connection::subscribe(const std::string& track, ObjectCallback cb) {
+  loop_.run_sync([&] {
+    auto sub = std::make_unique<Handler::Sub>();
+    sub->c = this;
+    sub->cb = std::move(cb);
+    Handler::Sub* raw = sub.get();
+    handler_->subs[track] = std::move(sub);
+    if (client_) {
+      SubscribeOptions so;
+      // Start at the next group: a decoder needs the group's first object (a keyframe).
+      so.filter = wire::SubscriptionFilter{wire::FilterType::kNextGroupStart, {}, {}};
+      client_->session().subscribe(FullTrackName{uri_.ns, track}, so, raw);
+    }
+  });
+}
+
+size_t Connection::subscriber_count(const std::shared_ptr<TrackPublisher>& t) {
+  size_t n = 0;
+  loop_.run_sync([&] { n = t->subscriber_count(); });
+  return n;
+}
+
+GstStructure* Connection::stats() {
+  std::lock_guard<std::mutex> l(mu_);
+  return gst_structure_new("application/x-moq-stats", "objects-written", G_TYPE_UINT64, objects_written_,
+                           "objects-received", G_TYPE_UINT64, objects_received_, nullptr);
+}
+
+}  // namespace moqgst

@@ -1,0 +1,92 @@
+// The connection object shared by moqsink and moqsrc (in the spirit of gst-plugins-bad's
+// srtobject): parses the URI and the TLS/draft settings, owns the engine's event-loop thread and
+// either a listening MoQT server or a client session, and hides the engine from the element
+// files. Streaming threads never block on the network: they hand work to the loop thread.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "moqt/session/endpoint.h"
+
+namespace moqgst {
+
+enum class Mode { kCaller, kListener };
+
+struct Settings {
+  std::string uri;            // moqt://host:port/ns/... or https://host:port/ns/...
+  Mode mode = Mode::kCaller;
+  std::string cert_file, key_file;
+  std::string pin;            // caller: accept only this certificate SHA-256
+  bool insecure = false;      // caller: do not verify the certificate
+  int draft = 0;              // 0 = any of 18, 16, 14
+  std::string auth_token;
+
+  // Applies the URI's query (mode=listener, tls-insecure=true, tls-pin=HEX, draft=16, ...) on
+  // top of the properties. Unknown keys are errors naming the key.
+  bool apply_uri_query(std::string* error);
+};
+
+struct ParsedUri {
+  moqt::session::MoqUrl url;
+  moqt::wire::TrackNamespace ns;  // from the URI path: /live/cam -> (live, cam)
+  std::map<std::string, std::string> query;
+};
+std::optional<ParsedUri> parse_uri(const std::string& uri, std::string* error);
+
+// Receives objects for moqsrc (called on the loop thread).
+using ObjectCallback = std::function<void(const moqt::session::ReceivedObject&)>;
+using EventCallback = std::function<void(const std::string& event, const std::string& detail)>;
+
+class Connection {
+ public:
+  static std::shared_ptr<Connection> create(const Settings& s, EventCallback events, std::string* error);
+  ~Connection();
+
+  const ParsedUri& uri() const { return uri_; }
+  bool listener() const { return settings_.mode == Mode::kListener; }
+  // Listener: the bound port (useful with port 0) and the certificate hash browsers pin.
+  uint16_t port() const { return port_; }
+  const std::string& cert_sha256() const { return cert_sha256_; }
+
+  // --- publishing (moqsink) ---
+  // Adds a track under the URI's namespace; in caller mode it is pushed with PUBLISH.
+  std::shared_ptr<moqt::session::TrackPublisher> add_track(const std::string& name, moqt::session::TrackOptions o);
+  // Writes an object from any thread (the work happens on the loop thread).
+  void write(const std::shared_ptr<moqt::session::TrackPublisher>& t, moqt::session::Object o);
+  void finish(const std::shared_ptr<moqt::session::TrackPublisher>& t);
+
+  // --- subscribing (moqsrc) ---
+  // Caller: SUBSCRIBE to `track` in the URI's namespace. Listener: accept a PUBLISH of it.
+  void subscribe(const std::string& track, ObjectCallback cb);
+
+  size_t subscriber_count(const std::shared_ptr<moqt::session::TrackPublisher>& t);
+  GstStructure* stats();
+
+ private:
+  struct Handler;
+  Connection() = default;
+  bool start(std::string* error);
+
+  Settings settings_;
+  ParsedUri uri_;
+  EventCallback events_;
+  moqt::quic::EventLoop loop_;
+  moqt::session::TrackRegistry registry_;
+  std::unique_ptr<moqt::session::Server> server_;
+  std::unique_ptr<moqt::session::Client> client_;
+  std::unique_ptr<Handler> handler_;
+  uint16_t port_ = 0;
+  std::string cert_sha256_;
+  std::mutex mu_;  // guards the fields below (read by the elements' threads)
+  uint64_t objects_written_ = 0, objects_received_ = 0;
+};
+
+}  // namespace moqgst

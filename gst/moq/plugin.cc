@@ -1,0 +1,14 @@
+// The "moq" GStreamer plugin: moqsink and moqsrc.
+#include <gst/gst.h>
+
+#include "gstmoqsink.h"
+#include "gstmoqsrc.h"
+
+static gboolean plugin_init(GstPlugin* plugin) {
+  return gst_element_register(plugin, "moqsink", GST_RANK_NONE, GST_TYPE_MOQ_SINK) &&
+         gst_element_register(plugin, "moqsrc", GST_RANK_PRIMARY, GST_TYPE_MOQ_SRC);
+}
+
+#define PACKAGE "moq-gst"
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, moq, "Media over QUIC (MoQT drafts 14, 16, 18)", plugin_init,
+                  "0.1.0", "LGPL", "moq-gst", "https://datatracker.ietf.org/wg/moq/")
