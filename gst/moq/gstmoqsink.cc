@@ -408,19 +408,18 @@ static void gst_moq_sink_init(GstMoqSink* self) {
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
 }
 
-// --- URI handler ----------------------------------------------------------------------------------
+// --- URI handler (shared with moqsrc: only the type differs) ------------------------------------
 
-static GstURIType gst_moq_sink_uri_get_type(GType) { return GST_URI_SINK; }
 static const gchar* const* gst_moq_uri_get_protocols(GType) {
   static const gchar* protocols[] = {"moqt", nullptr};
   return protocols;
 }
-static gchar* gst_moq_sink_uri_get_uri(GstURIHandler* h) {
+static gchar* gst_moq_uri_get_uri(GstURIHandler* h) {
   gchar* uri = nullptr;
   g_object_get(h, "uri", &uri, nullptr);
   return uri;
 }
-static gboolean gst_moq_sink_uri_set_uri(GstURIHandler* h, const gchar* uri, GError** error) {
+static gboolean gst_moq_uri_set_uri(GstURIHandler* h, const gchar* uri, GError** error) {
   std::string err;
   if (!parse_uri(uri, &err)) {
     g_set_error(error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s", err.c_str());
@@ -429,12 +428,16 @@ static gboolean gst_moq_sink_uri_set_uri(GstURIHandler* h, const gchar* uri, GEr
   g_object_set(h, "uri", uri, nullptr);
   return TRUE;
 }
-static void gst_moq_sink_uri_handler_init(gpointer iface, gpointer) {
+void gst_moq_uri_handler_fill(gpointer iface, GstURIType (*get_type)(GType)) {
   GstURIHandlerInterface* i = static_cast<GstURIHandlerInterface*>(iface);
-  i->get_type = gst_moq_sink_uri_get_type;
+  i->get_type = get_type;
   i->get_protocols = gst_moq_uri_get_protocols;
-  i->get_uri = gst_moq_sink_uri_get_uri;
-  i->set_uri = gst_moq_sink_uri_set_uri;
+  i->get_uri = gst_moq_uri_get_uri;
+  i->set_uri = gst_moq_uri_set_uri;
+}
+static GstURIType gst_moq_sink_uri_get_type(GType) { return GST_URI_SINK; }
+static void gst_moq_sink_uri_handler_init(gpointer iface, gpointer) {
+  gst_moq_uri_handler_fill(iface, gst_moq_sink_uri_get_type);
 }
 
 // --- child proxy: pad properties as sink_0::track=... in gst-launch ---------------------------------

@@ -13,5 +13,7 @@ G_DECLARE_FINAL_TYPE(GstMoqSink, gst_moq_sink, GST, MOQ_SINK, GstElement)
 GType gst_moq_mode_get_type(void);
 // uri, mode, cert-file, key-file, tls-pin, tls-insecure, draft, port, cert-sha256, stats
 void gst_moq_install_common_properties(GObjectClass* klass, guint first_id);
+// Fills a GstURIHandler interface for the moqt:// scheme (the "uri" property).
+void gst_moq_uri_handler_fill(gpointer iface, GstURIType (*get_type)(GType));
 
 G_END_DECLS

@@ -331,28 +331,6 @@ static void gst_moq_src_init(GstMoqSrc* self) {
 }
 
 static GstURIType gst_moq_src_uri_get_type(GType) { return GST_URI_SRC; }
-static const gchar* const* gst_moq_src_uri_get_protocols(GType) {
-  static const gchar* protocols[] = {"moqt", nullptr};
-  return protocols;
-}
-static gchar* gst_moq_src_uri_get_uri(GstURIHandler* h) {
-  gchar* uri = nullptr;
-  g_object_get(h, "uri", &uri, nullptr);
-  return uri;
-}
-static gboolean gst_moq_src_uri_set_uri(GstURIHandler* h, const gchar* uri, GError** error) {
-  std::string err;
-  if (!parse_uri(uri, &err)) {
-    g_set_error(error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s", err.c_str());
-    return FALSE;
-  }
-  g_object_set(h, "uri", uri, nullptr);
-  return TRUE;
-}
 static void gst_moq_src_uri_handler_init(gpointer iface, gpointer) {
-  GstURIHandlerInterface* i = static_cast<GstURIHandlerInterface*>(iface);
-  i->get_type = gst_moq_src_uri_get_type;
-  i->get_protocols = gst_moq_src_uri_get_protocols;
-  i->get_uri = gst_moq_src_uri_get_uri;
-  i->set_uri = gst_moq_src_uri_set_uri;
+  gst_moq_uri_handler_fill(iface, gst_moq_src_uri_get_type);
 }
