@@ -120,9 +120,13 @@ std::optional<Capsule> get_capsule(Bytes& buf, size_t max_value, bool* error) {
 }
 
 Bytes close_session_value(uint32_t code, const std::string& message) {
-  Bytes v{uint8_t(code >> 24), uint8_t(code >> 16), uint8_t(code >> 8), uint8_t(code)};
   const size_t n = std::min<size_t>(message.size(), 1024);
-  v.insert(v.end(), message.begin(), message.begin() + long(n));
+  Bytes v(4 + n);
+  v[0] = uint8_t(code >> 24);
+  v[1] = uint8_t(code >> 16);
+  v[2] = uint8_t(code >> 8);
+  v[3] = uint8_t(code);
+  if (n) memcpy(v.data() + 4, message.data(), n);
   return v;
 }
 

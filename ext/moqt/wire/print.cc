@@ -33,7 +33,11 @@ const char* to_string(SessionError e) {
   return "UNKNOWN_ERROR";
 }
 
-std::string to_string(const Location& l) { return "{" + std::to_string(l.group) + "," + std::to_string(l.object) + "}"; }
+std::string to_string(const Location& l) {
+  std::ostringstream o;  // (string concatenation here trips a GCC 12 -O3 -Wrestrict false positive)
+  o << '{' << l.group << ',' << l.object << '}';
+  return o.str();
+}
 
 namespace {
 // -16 §2.4.3 rendering: [A-Za-z0-9_] literal, other bytes as .xx.
