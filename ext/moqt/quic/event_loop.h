@@ -56,6 +56,8 @@ class EventLoop {
   void add_fd(int fd, uint32_t events, FdCallback cb);
   void modify_fd(int fd, uint32_t events);
   void remove_fd(int fd);
+  // Timers (loop thread only, and that matters: the loop sleeps until the earliest timer it
+  // knows of, so a timer added from another thread could wait for the next wakeup).
   TimerId add_timer(TimePoint when, Task task);
   TimerId add_timer(std::chrono::nanoseconds after, Task task) { return add_timer(now() + after, std::move(task)); }
   void cancel_timer(TimerId id);

@@ -49,6 +49,7 @@ struct Session::IncomingSubscription {
   uint64_t id = 0;
   FullTrackName track;
   SubscriptionHandler* handler = nullptr;
+  std::optional<uint64_t> max_subgroup;
   std::optional<uint64_t> alias;
   bool established = false;
   bool done = false;
@@ -237,6 +238,12 @@ struct Session::UniStream : DataStreamVisitor {
   void on_subgroup_header(const SubgroupHeader& h) override { subgroup = h; }
   void on_fetch_header(const FetchHeader& h) override { fetch = h; }
   void on_object(const ObjectHeader& o) override {
+    if (IncomingSubscription* sub = s.by_alias(subgroup->track_alias);
+        sub && sub->max_subgroup && o.subgroup_id > *sub->max_subgroup) {
+      dead = true;  // a layer the subscriber does not want: stop the sender
+      s.t_.stop_sending(id, kResetCancelled);
+      return;
+    }
     current = ReceivedObject{};
     current->location = {subgroup->group_id, o.object_id};
     current->subgroup = o.subgroup_id;
@@ -1152,6 +1159,7 @@ std::optional<uint64_t> Session::subscribe(const FullTrackName& track, const Sub
   sub->id = *id;
   sub->track = track;
   sub->handler = h;
+  sub->max_subgroup = o.max_subgroup;
   in_subs_[*id] = std::move(sub);
   stats_.outgoing_subscriptions = in_subs_.size();
   return id;

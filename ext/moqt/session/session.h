@@ -69,6 +69,9 @@ struct SubscribeOptions {
   SubscriptionFilter filter{wire::FilterType::kLargestObject, {}, {}};
   bool forward = true;
   std::optional<uint64_t> delivery_timeout_ms;
+  // Refuse subgroups above this one (e.g. SVC enhancement layers): their streams get
+  // STOP_SENDING as soon as their first object shows the subgroup, so they stop costing bandwidth.
+  std::optional<uint64_t> max_subgroup;
 };
 
 struct SubscribeResult {
