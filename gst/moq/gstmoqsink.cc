@@ -4,6 +4,9 @@
 // remote endpoint.
 #include "gstmoqsink.h"
 
+#define GST_USE_UNSTABLE_API  // codecparsers: stable in practice, labelled unstable
+#include <gst/codecparsers/gsth265parser.h>
+
 #include <memory>
 #include <string>
 
@@ -21,6 +24,7 @@ struct _GstMoqSinkPad {
   gchar* track;
   guint priority;
   guint64 group_duration;  // ns; audio (no keyframes) cuts groups by duration
+  gboolean layer_mapping;  // SVC / temporal layer -> subgroup (and publisher priority)
   // Streaming-thread state.
   std::shared_ptr<moqt::session::TrackPublisher>* publisher;
   guint64 group, next_object;
@@ -30,7 +34,7 @@ struct _GstMoqSinkPad {
 
 G_DEFINE_TYPE(GstMoqSinkPad, gst_moq_sink_pad, GST_TYPE_PAD)
 
-enum { PAD_PROP_0, PAD_PROP_TRACK, PAD_PROP_PRIORITY, PAD_PROP_GROUP_DURATION };
+enum { PAD_PROP_0, PAD_PROP_TRACK, PAD_PROP_PRIORITY, PAD_PROP_GROUP_DURATION, PAD_PROP_LAYER_MAPPING };
 
 static void gst_moq_sink_pad_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
@@ -42,6 +46,7 @@ static void gst_moq_sink_pad_set_property(GObject* o, guint id, const GValue* v,
       break;
     case PAD_PROP_PRIORITY: p->priority = g_value_get_uint(v); break;
     case PAD_PROP_GROUP_DURATION: p->group_duration = g_value_get_uint64(v); break;
+    case PAD_PROP_LAYER_MAPPING: p->layer_mapping = g_value_get_boolean(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(p);
@@ -54,6 +59,7 @@ static void gst_moq_sink_pad_get_property(GObject* o, guint id, GValue* v, GPara
     case PAD_PROP_TRACK: g_value_set_string(v, p->track); break;
     case PAD_PROP_PRIORITY: g_value_set_uint(v, p->priority); break;
     case PAD_PROP_GROUP_DURATION: g_value_set_uint64(v, p->group_duration); break;
+    case PAD_PROP_LAYER_MAPPING: g_value_set_boolean(v, p->layer_mapping); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(p);
@@ -84,11 +90,20 @@ static void gst_moq_sink_pad_class_init(GstMoqSinkPadClass* k) {
       g_param_spec_uint64("group-duration", "Group duration",
                           "For streams without delta units (audio): start a new group after this long (ns)", 0,
                           G_MAXUINT64, GST_SECOND, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      g, PAD_PROP_LAYER_MAPPING,
+      g_param_spec_boolean("layer-mapping", "Layer mapping",
+                           "Put each temporal/SVC layer in its own subgroup (layer N = subgroup N, priority + N) so a "
+                           "congested link drops enhancement layers first. Layers come from a GstMoqLayerMeta custom "
+                           "meta (field 'layer'), vp8enc's GstVP8Meta, or H.265 nuh_temporal_id. Off: everything in "
+                           "subgroup 0 (what viewers such as @moq/net expect)",
+                           FALSE, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
 }
 
 static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
   p->priority = 128;
   p->group_duration = GST_SECOND;
+  p->layer_mapping = FALSE;
   p->publisher = nullptr;
   p->group = 0;
   p->next_object = 0;
@@ -131,6 +146,44 @@ G_DEFINE_TYPE_WITH_CODE(GstMoqSink, gst_moq_sink, GST_TYPE_ELEMENT,
                         G_IMPLEMENT_INTERFACE(GST_TYPE_URI_HANDLER, gst_moq_sink_uri_handler_init)
                             G_IMPLEMENT_INTERFACE(GST_TYPE_CHILD_PROXY, gst_moq_sink_child_proxy_init))
 
+// The buffer's temporal/SVC layer: an application's GstMoqLayerMeta, vp8enc's GstVP8Meta, or the
+// nuh_temporal_id of an H.265 access unit's VCL NAL units (byte-stream, AU aligned).
+static guint gst_moq_buffer_layer(GstPad* pad, GstBuffer* buf) {
+  guint layer = 0;
+  if (GstCustomMeta* m = gst_buffer_get_custom_meta(buf, "GstMoqLayerMeta")) {
+    if (gst_structure_get_uint(gst_custom_meta_get_structure(m), "layer", &layer)) return layer;
+  }
+  if (GstCustomMeta* m = gst_buffer_get_custom_meta(buf, "GstVP8Meta")) {
+    gboolean scaling = FALSE;
+    const GstStructure* st = gst_custom_meta_get_structure(m);
+    if (gst_structure_get_boolean(st, "use-temporal-scaling", &scaling) && scaling &&
+        gst_structure_get_uint(st, "layer-id", &layer))
+      return layer;
+  }
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  const bool h265 = caps && gst_structure_has_name(gst_caps_get_structure(caps, 0), "video/x-h265");
+  if (caps) gst_caps_unref(caps);
+  if (!h265) return 0;
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return 0;
+  GstH265Parser* parser = gst_h265_parser_new();
+  GstH265NalUnit nalu;
+  guint offset = 0;
+  while (gst_h265_parser_identify_nalu(parser, map.data, offset, map.size, &nalu) == GST_H265_PARSER_OK ||
+         nalu.size > 0) {
+    if (nalu.type <= GST_H265_NAL_SLICE_CRA_NUT && nalu.temporal_id_plus1 > 0) {
+      layer = nalu.temporal_id_plus1 - 1;
+      break;
+    }
+    if (nalu.offset + nalu.size <= offset) break;
+    offset = nalu.offset + nalu.size;
+    if (offset >= map.size) break;
+  }
+  gst_h265_parser_free(parser);
+  gst_buffer_unmap(buf, &map);
+  return layer;
+}
+
 static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
   GstMoqSink* self = GST_MOQ_SINK(parent);
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
@@ -162,6 +215,11 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
   moqt::session::Object o;
   o.location = {p->group, p->next_object++};
   o.publisher_priority = uint8_t(p->priority);
+  if (p->layer_mapping) {
+    const guint layer = gst_moq_buffer_layer(pad, buf);
+    o.subgroup = layer;
+    o.publisher_priority = uint8_t(std::min<guint>(255, p->priority + layer));
+  }
   if (GST_CLOCK_TIME_IS_VALID(pts))  // presentation time in µs (LOC-04 timestamp property 0x10)
     o.properties.push_back(moqt::wire::KeyValuePair::integer(0x10, pts / 1000));
   // The payload keeps the mapped GstBuffer alive until QUIC has it acknowledged everywhere.

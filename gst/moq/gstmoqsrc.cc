@@ -40,6 +40,7 @@ struct _GstMoqSrc {
   gint draft;
   GstCaps* caps;
   GstClockTime latency;
+  gint max_layer;
   std::shared_ptr<Connection>* conn;
   SrcState* st;
   // Streaming-thread state.
@@ -50,7 +51,7 @@ struct _GstMoqSrc {
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
-       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_TRACK, PROP_CAPS, PROP_LATENCY };
+       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_TRACK, PROP_CAPS, PROP_LATENCY, PROP_MAX_LAYER };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
@@ -72,6 +73,7 @@ static gboolean gst_moq_src_start(GstBaseSrc* bs) {
   s.insecure = self->tls_insecure;
   s.draft = self->draft;
   track = self->track ? self->track : "";
+  const gint max_layer = self->max_layer;
   GST_OBJECT_UNLOCK(self);
   if (s.uri.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("No URI set"), ("set the 'uri' property, e.g. moqt://host:4443/live"));
@@ -105,7 +107,10 @@ static gboolean gst_moq_src_start(GstBaseSrc* bs) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Cannot start MoQT on '%s'", s.uri.c_str()), ("%s", err.c_str()));
     return FALSE;
   }
-  conn->subscribe(track, [st](const moqt::session::ReceivedObject& o) {
+  std::optional<uint64_t> max_subgroup;
+  if (max_layer >= 0) max_subgroup = uint64_t(max_layer);
+  conn->subscribe(track, [st, max_subgroup](const moqt::session::ReceivedObject& o) {
+    if (max_subgroup && o.subgroup > *max_subgroup) return;  // a pushed (PUBLISH) track: drop here
     std::lock_guard<std::mutex> l(st->mu);
     if (st->queue.size() >= kMaxQueued) {
       st->queue.pop_front();  // the pipeline is not keeping up: keep the newest
@@ -113,7 +118,7 @@ static gboolean gst_moq_src_start(GstBaseSrc* bs) {
     }
     st->queue.push_back(o);
     st->cv.notify_all();
-  });
+  }, max_subgroup);
   GST_OBJECT_LOCK(self);
   self->conn = new std::shared_ptr<Connection>(conn);
   GST_OBJECT_UNLOCK(self);
@@ -248,6 +253,7 @@ static void gst_moq_src_set_property(GObject* o, guint id, const GValue* v, GPar
       gst_caps_replace(&self->caps, static_cast<GstCaps*>(g_value_get_boxed(v)));
       break;
     case PROP_LATENCY: self->latency = g_value_get_uint64(v); break;
+    case PROP_MAX_LAYER: self->max_layer = g_value_get_int(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
@@ -271,6 +277,7 @@ static void gst_moq_src_get_property(GObject* o, guint id, GValue* v, GParamSpec
     case PROP_TRACK: g_value_set_string(v, self->track); break;
     case PROP_CAPS: gst_value_set_caps(v, self->caps); break;
     case PROP_LATENCY: g_value_set_uint64(v, self->latency); break;
+    case PROP_MAX_LAYER: g_value_set_int(v, self->max_layer); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
@@ -309,6 +316,10 @@ static void gst_moq_src_class_init(GstMoqSrcClass* k) {
   g_object_class_install_property(g, PROP_LATENCY,
                                   g_param_spec_uint64("latency", "Latency", "Latency reported to the pipeline (ns)", 0,
                                                       G_MAXUINT64, 200 * GST_MSECOND, rw));
+  g_object_class_install_property(g, PROP_MAX_LAYER,
+                                  g_param_spec_int("max-layer", "Maximum layer",
+                                                   "Receive only layers (subgroups) up to this one; -1 = all", -1, 255,
+                                                   -1, rw));
   gst_element_class_add_static_pad_template(e, &src_template);
   gst_element_class_set_static_metadata(e, "MoQ source", "Source/Network",
                                         "Receives a Media over QUIC track", "moq-gst developers");
@@ -325,6 +336,7 @@ static void gst_moq_src_class_init(GstMoqSrcClass* k) {
 static void gst_moq_src_init(GstMoqSrc* self) {
   self->mode = Mode::kCaller;
   self->latency = 200 * GST_MSECOND;
+  self->max_layer = -1;
   self->st = new SrcState;
   gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
   gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);

@@ -200,7 +200,7 @@ void Connection::finish(const std::shared_ptr<TrackPublisher>& t) {
   loop_.post([t] { t->finish(); });
 }
 
-void Connection::subscribe(const std::string& track, ObjectCallback cb) {
+void Connection::subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup) {
   loop_.run_sync([&] {
     auto sub = std::make_unique<Handler::Sub>();
     sub->c = this;
@@ -211,6 +211,7 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb) {
       SubscribeOptions so;
       // Start at the next group: a decoder needs the group's first object (a keyframe).
       so.filter = wire::SubscriptionFilter{wire::FilterType::kNextGroupStart, {}, {}};
+      so.max_subgroup = max_subgroup;
       client_->session().subscribe(FullTrackName{uri_.ns, track}, so, raw);
     }
   });

@@ -65,7 +65,8 @@ class Connection {
 
   // --- subscribing (moqsrc) ---
   // Caller: SUBSCRIBE to `track` in the URI's namespace. Listener: accept a PUBLISH of it.
-  void subscribe(const std::string& track, ObjectCallback cb);
+  // `max_subgroup`: layers above it are refused (STOP_SENDING on their streams).
+  void subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup = {});
 
   size_t subscriber_count(const std::shared_ptr<moqt::session::TrackPublisher>& t);
   GstStructure* stats();
