@@ -8,7 +8,7 @@ static gboolean plugin_init(GstPlugin* plugin) {
   // Applications mark a buffer's layer with this custom meta (structure field "layer", uint).
   static const gchar* tags[] = {nullptr};
   if (!gst_meta_get_info("GstMoqLayerMeta")) gst_meta_register_custom("GstMoqLayerMeta", tags, nullptr, nullptr, nullptr);
-  return gst_element_register(plugin, "moqsink", GST_RANK_NONE, GST_TYPE_MOQ_SINK) &&
+  return gst_element_register(plugin, "moqsink", GST_RANK_PRIMARY, GST_TYPE_MOQ_SINK) &&
          gst_element_register(plugin, "moqsrc", GST_RANK_PRIMARY, GST_TYPE_MOQ_SRC);
 }
 
