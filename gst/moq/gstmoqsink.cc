@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "catalog.h"
 #include "moqconnection.h"
 
 GST_DEBUG_CATEGORY_STATIC(moq_sink_debug);
@@ -27,6 +28,7 @@ struct _GstMoqSinkPad {
   gboolean layer_mapping;  // SVC / temporal layer -> subgroup (and publisher priority)
   // Streaming-thread state.
   std::shared_ptr<moqt::session::TrackPublisher>* publisher;
+  GstCaps* caps;  // negotiated caps, for the catalog
   guint64 group, next_object;
   GstClockTime group_start;
   gboolean started;
@@ -69,6 +71,7 @@ static void gst_moq_sink_pad_finalize(GObject* o) {
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
   g_free(p->track);
   delete p->publisher;
+  gst_caps_replace(&p->caps, nullptr);
   G_OBJECT_CLASS(gst_moq_sink_pad_parent_class)->finalize(o);
 }
 
@@ -105,6 +108,7 @@ static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
   p->group_duration = GST_SECOND;
   p->layer_mapping = FALSE;
   p->publisher = nullptr;
+  p->caps = nullptr;
   p->group = 0;
   p->next_object = 0;
   p->group_start = GST_CLOCK_TIME_NONE;
@@ -121,6 +125,8 @@ struct _GstMoqSink {
   gboolean tls_insecure;
   gint draft;
   std::shared_ptr<Connection>* conn;
+  std::shared_ptr<moqt::session::TrackPublisher>* catalog;
+  guint64 catalog_group;
   guint pad_count;
 };
 
@@ -240,9 +246,41 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
   return GST_FLOW_OK;
 }
 
+// A new catalog (a new group on the "catalog" track) whenever a pad's caps change.
+static void gst_moq_sink_publish_catalog(GstMoqSink* self) {
+  std::vector<CatalogTrack> tracks;
+  std::shared_ptr<Connection> conn;
+  std::shared_ptr<moqt::session::TrackPublisher> catalog;
+  GST_OBJECT_LOCK(self);
+  if (self->conn) conn = *self->conn;
+  if (self->catalog) catalog = *self->catalog;
+  for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
+    GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
+    tracks.push_back(CatalogTrack{p->track ? p->track : "", p->caps, p->priority});
+  }
+  const guint64 group = self->catalog_group++;
+  const std::string json = build_catalog(tracks);
+  GST_OBJECT_UNLOCK(self);
+  if (!conn || !catalog) return;
+  moqt::session::Object o;
+  o.location = {group, 0};
+  o.publisher_priority = 0;
+  o.payload = moqt::quic::SendBuffer::copy(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(json.data()), json.size()));
+  conn->write(catalog, std::move(o));
+  GST_INFO_OBJECT(self, "catalog: %s", json.c_str());
+}
+
 static gboolean gst_moq_sink_event(GstPad* pad, GstObject* parent, GstEvent* ev) {
   GstMoqSink* self = GST_MOQ_SINK(parent);
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
+  if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS) {
+    GstCaps* caps;
+    gst_event_parse_caps(ev, &caps);
+    GST_OBJECT_LOCK(self);
+    gst_caps_replace(&p->caps, caps);
+    GST_OBJECT_UNLOCK(self);
+    gst_moq_sink_publish_catalog(self);
+  }
   if (GST_EVENT_TYPE(ev) == GST_EVENT_EOS) {
     std::shared_ptr<Connection> conn;
     GST_OBJECT_LOCK(self);
@@ -317,6 +355,11 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
     p->publisher = new std::shared_ptr<moqt::session::TrackPublisher>(conn->add_track(p->track, to));
     p->started = FALSE;
   }
+  moqt::session::TrackOptions co;
+  co.publisher_priority = 0;  // the catalog goes before media
+  co.cache_groups = 2;
+  self->catalog = new std::shared_ptr<moqt::session::TrackPublisher>(conn->add_track(kCatalogTrack, co));
+  self->catalog_group = 0;
   self->conn = new std::shared_ptr<Connection>(conn);
   GST_OBJECT_UNLOCK(self);
   g_object_notify(G_OBJECT(self), "port");
@@ -327,6 +370,8 @@ static void gst_moq_sink_stop(GstMoqSink* self) {
   GST_OBJECT_LOCK(self);
   std::shared_ptr<Connection>* c = self->conn;
   self->conn = nullptr;
+  delete self->catalog;
+  self->catalog = nullptr;
   for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
     GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
     delete p->publisher;
@@ -394,6 +439,7 @@ static void gst_moq_sink_get_property(GObject* o, guint id, GValue* v, GParamSpe
 
 static void gst_moq_sink_finalize(GObject* o) {
   GstMoqSink* self = GST_MOQ_SINK(o);
+  delete self->catalog;
   delete self->conn;
   g_free(self->uri);
   g_free(self->cert_file);
@@ -463,6 +509,7 @@ static void gst_moq_sink_class_init(GstMoqSinkClass* k) {
 static void gst_moq_sink_init(GstMoqSink* self) {
   self->mode = Mode::kCaller;
   self->conn = nullptr;
+  self->catalog = nullptr;
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
 }
 

@@ -9,6 +9,7 @@
 #include <deque>
 #include <mutex>
 
+#include "catalog.h"
 #include "gstmoqsink.h"
 #include "moqconnection.h"
 
@@ -29,6 +30,8 @@ struct SrcState {
   bool eos = false;
   bool dropped = false;
   std::string error;
+  GstCaps* catalog_caps = nullptr;  // the track's caps from the broadcast catalog
+  bool caps_sent = false;
 };
 
 struct _GstMoqSrc {
@@ -86,6 +89,11 @@ static gboolean gst_moq_src_start(GstBaseSrc* bs) {
   self->st->eos = false;
   self->st->error.clear();
   self->st->queue.clear();
+  gst_caps_replace(&self->st->catalog_caps, nullptr);
+  self->st->caps_sent = false;
+  GST_OBJECT_LOCK(self);
+  const bool want_catalog = !self->caps;  // caps come from the catalog unless set by hand
+  GST_OBJECT_UNLOCK(self);
   self->have_last = FALSE;
   self->have_offset = FALSE;
   GstElement* el = GST_ELEMENT(self);
@@ -119,6 +127,25 @@ static gboolean gst_moq_src_start(GstBaseSrc* bs) {
     st->queue.push_back(o);
     st->cv.notify_all();
   }, max_subgroup);
+  if (want_catalog) {
+    conn->subscribe(
+        kCatalogTrack,
+        [st, track, el](const moqt::session::ReceivedObject& o) {
+          if (o.location.object != 0) return;  // object 0 of each group is a full catalog
+          std::string err;
+          GstCaps* caps = caps_from_catalog(std::string(o.payload.begin(), o.payload.end()), track, &err);
+          if (!caps) {
+            GST_WARNING_OBJECT(el, "catalog: %s", err.c_str());
+            return;
+          }
+          std::lock_guard<std::mutex> l(st->mu);
+          gst_caps_replace(&st->catalog_caps, caps);
+          gst_caps_unref(caps);
+          st->caps_sent = false;
+          st->cv.notify_all();
+        },
+        {}, true);
+  }
   GST_OBJECT_LOCK(self);
   self->conn = new std::shared_ptr<Connection>(conn);
   GST_OBJECT_UNLOCK(self);
@@ -156,8 +183,12 @@ static gboolean gst_moq_src_unlock_stop(GstBaseSrc* bs) {
 static GstCaps* gst_moq_src_get_caps(GstBaseSrc* bs, GstCaps* filter) {
   GstMoqSrc* self = GST_MOQ_SRC(bs);
   GST_OBJECT_LOCK(self);
-  GstCaps* caps = self->caps ? gst_caps_ref(self->caps) : gst_caps_new_any();
+  GstCaps* caps = self->caps ? gst_caps_ref(self->caps) : nullptr;
   GST_OBJECT_UNLOCK(self);
+  if (!caps) {
+    std::lock_guard<std::mutex> l(self->st->mu);
+    caps = self->st->catalog_caps ? gst_caps_ref(self->st->catalog_caps) : gst_caps_new_any();
+  }
   if (filter) {
     GstCaps* i = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
     gst_caps_unref(caps);
@@ -194,6 +225,23 @@ static GstFlowReturn gst_moq_src_create(GstPushSrc* ps, GstBuffer** out) {
       return GST_FLOW_ERROR;
     }
     if (st->queue.empty()) return GST_FLOW_EOS;
+    GST_OBJECT_LOCK(self);
+    const bool manual_caps = self->caps != nullptr;
+    GST_OBJECT_UNLOCK(self);
+    if (!manual_caps && !st->catalog_caps) {
+      // Give the catalog a moment to arrive (it is sent first, at the highest priority);
+      // without one the data goes out with ANY caps and downstream typefinds it.
+      st->cv.wait_for(l, std::chrono::seconds(2), [&] { return st->catalog_caps || st->flushing; });
+      if (st->flushing) return GST_FLOW_FLUSHING;
+    }
+    if (!manual_caps && st->catalog_caps && !st->caps_sent) {
+      GstCaps* caps = gst_caps_ref(st->catalog_caps);
+      st->caps_sent = true;
+      l.unlock();
+      gst_base_src_set_caps(GST_BASE_SRC(self), caps);
+      gst_caps_unref(caps);
+      l.lock();  // only create() pops, so the queue still holds the object we saw
+    }
     o = std::move(st->queue.front());
     st->queue.pop_front();
     dropped = std::exchange(st->dropped, false);
@@ -286,6 +334,7 @@ static void gst_moq_src_get_property(GObject* o, guint id, GValue* v, GParamSpec
 static void gst_moq_src_finalize(GObject* o) {
   GstMoqSrc* self = GST_MOQ_SRC(o);
   delete self->conn;
+  gst_caps_replace(&self->st->catalog_caps, nullptr);
   delete self->st;
   g_free(self->uri);
   g_free(self->cert_file);

@@ -73,7 +73,7 @@ std::vector<wire::Draft> drafts_of(int d) {
 // Session events for both roles; lives on the loop thread.
 struct Connection::Handler : SessionHandler {
   Connection& c;
-  struct Sub : SubscriptionHandler {
+  struct Sub : SubscriptionHandler, FetchHandler {
     Connection* c = nullptr;
     ObjectCallback cb;
     void on_object(const ReceivedObject& o) override {
@@ -83,6 +83,7 @@ struct Connection::Handler : SessionHandler {
       }
       cb(o);
     }
+    void on_fetch_error(uint64_t, const std::string&) override {}  // nothing cached: live only
     void on_subscribe_error(uint64_t code, const std::string& reason) override {
       if (c->events_) c->events_("error", "SUBSCRIBE refused (code " + std::to_string(code) + "): " + reason);
     }
@@ -200,7 +201,8 @@ void Connection::finish(const std::shared_ptr<TrackPublisher>& t) {
   loop_.post([t] { t->finish(); });
 }
 
-void Connection::subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup) {
+void Connection::subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup,
+                           bool from_group_start) {
   loop_.run_sync([&] {
     auto sub = std::make_unique<Handler::Sub>();
     sub->c = this;
@@ -210,9 +212,11 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
     if (client_) {
       SubscribeOptions so;
       // Start at the next group: a decoder needs the group's first object (a keyframe).
-      so.filter = wire::SubscriptionFilter{wire::FilterType::kNextGroupStart, {}, {}};
+      so.filter = wire::SubscriptionFilter{
+          from_group_start ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
       so.max_subgroup = max_subgroup;
-      client_->session().subscribe(FullTrackName{uri_.ns, track}, so, raw);
+      auto id = client_->session().subscribe(FullTrackName{uri_.ns, track}, so, raw);
+      if (id && from_group_start) client_->session().joining_fetch(*id, 0, true, raw);
     }
   });
 }

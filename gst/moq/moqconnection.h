@@ -66,7 +66,10 @@ class Connection {
   // --- subscribing (moqsrc) ---
   // Caller: SUBSCRIBE to `track` in the URI's namespace. Listener: accept a PUBLISH of it.
   // `max_subgroup`: layers above it are refused (STOP_SENDING on their streams).
-  void subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup = {});
+  // `from_group_start`: live from the largest object plus a joining FETCH of the current group
+  // (what a catalog reader needs); otherwise live from the next group (a decoder's keyframe).
+  void subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup = {},
+                 bool from_group_start = false);
 
   size_t subscriber_count(const std::shared_ptr<moqt::session::TrackPublisher>& t);
   GstStructure* stats();
