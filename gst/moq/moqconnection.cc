@@ -179,6 +179,10 @@ std::shared_ptr<TrackPublisher> Connection::add_track(const std::string& name, T
   auto t = std::make_shared<TrackPublisher>(FullTrackName{uri_.ns, name}, o);
   loop_.run_sync([&] {
     registry_.add(t);
+    // The application hears when viewers come and go (e.g. to pause an encoder when there are none).
+    t->set_on_subscribers([this, name](size_t n) {
+      if (events_) events_("subscribers", name + " " + std::to_string(n));
+    });
     if (client_) {
       client_->session().publish(t, [this, name](bool ok, uint64_t code) {
         if (!ok && events_) events_("error", "PUBLISH of " + name + " refused (code " + std::to_string(code) + ")");
