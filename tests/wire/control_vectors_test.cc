@@ -1,7 +1,7 @@
 // Hand-built control message vectors for draft-ietf-moq-transport-14, -16 and -18.
 //
 // Every vector below was assembled byte by byte from the message diagrams of the draft text
-// (/work/shared/reference/draft-ietf-moq-transport-NN.md), NOT produced by running our encoder.
+// (shared/reference/draft-ietf-moq-transport-NN.md beside the checkout), NOT produced by running our encoder.
 // Each vector names the draft section it follows and comments every field. For each one we check
 //   (1) decode_control(bytes, draft) yields exactly the hand-built expected struct and consumes
 //       every byte, and
