@@ -119,11 +119,7 @@ static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
 
 struct _GstMoqSink {
   GstElement parent;
-  gchar* uri;
-  Mode mode;
-  gchar *cert_file, *key_file, *tls_pin;
-  gboolean tls_insecure;
-  gint draft;
+  CommonProps* common;
   std::shared_ptr<Connection>* conn;
   std::shared_ptr<moqt::session::TrackPublisher>* catalog;
   guint64 catalog_group;
@@ -318,13 +314,7 @@ static void gst_moq_sink_release_pad(GstElement* e, GstPad* pad) {
 static gboolean gst_moq_sink_start(GstMoqSink* self) {
   Settings s;
   GST_OBJECT_LOCK(self);
-  s.uri = self->uri ? self->uri : "";
-  s.mode = self->mode;
-  s.cert_file = self->cert_file ? self->cert_file : "";
-  s.key_file = self->key_file ? self->key_file : "";
-  s.pin = self->tls_pin ? self->tls_pin : "";
-  s.insecure = self->tls_insecure;
-  s.draft = self->draft;
+  s = self->common->settings();
   GST_OBJECT_UNLOCK(self);
   if (s.uri.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("No URI set"), ("set the 'uri' property, e.g. moqt://0.0.0.0:4443/live?mode=listener"));
@@ -392,27 +382,10 @@ static GstStateChangeReturn gst_moq_sink_change_state(GstElement* e, GstStateCha
 static void gst_moq_sink_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSink* self = GST_MOQ_SINK(o);
   GST_OBJECT_LOCK(self);
-  switch (id) {
-    case PROP_URI:
-      g_free(self->uri);
-      self->uri = g_value_dup_string(v);
-      break;
-    case PROP_MODE: self->mode = Mode(g_value_get_enum(v)); break;
-    case PROP_CERT_FILE:
-      g_free(self->cert_file);
-      self->cert_file = g_value_dup_string(v);
-      break;
-    case PROP_KEY_FILE:
-      g_free(self->key_file);
-      self->key_file = g_value_dup_string(v);
-      break;
-    case PROP_TLS_PIN:
-      g_free(self->tls_pin);
-      self->tls_pin = g_value_dup_string(v);
-      break;
-    case PROP_TLS_INSECURE: self->tls_insecure = g_value_get_boolean(v); break;
-    case PROP_DRAFT: self->draft = g_value_get_int(v); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
+  if (id >= PROP_URI && id <= PROP_STATS) {
+    self->common->set(id - PROP_URI, v);
+  } else {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
 }
@@ -421,18 +394,10 @@ static void gst_moq_sink_get_property(GObject* o, guint id, GValue* v, GParamSpe
   GstMoqSink* self = GST_MOQ_SINK(o);
   GST_OBJECT_LOCK(self);
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
-  switch (id) {
-    case PROP_URI: g_value_set_string(v, self->uri); break;
-    case PROP_MODE: g_value_set_enum(v, int(self->mode)); break;
-    case PROP_CERT_FILE: g_value_set_string(v, self->cert_file); break;
-    case PROP_KEY_FILE: g_value_set_string(v, self->key_file); break;
-    case PROP_TLS_PIN: g_value_set_string(v, self->tls_pin); break;
-    case PROP_TLS_INSECURE: g_value_set_boolean(v, self->tls_insecure); break;
-    case PROP_DRAFT: g_value_set_int(v, self->draft); break;
-    case PROP_PORT: g_value_set_uint(v, conn ? conn->port() : 0); break;
-    case PROP_CERT_SHA256: g_value_set_string(v, conn ? conn->cert_sha256().c_str() : nullptr); break;
-    case PROP_STATS: g_value_take_boxed(v, conn ? conn->stats() : gst_structure_new_empty("application/x-moq-stats")); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
+  if (id >= PROP_URI && id <= PROP_STATS) {
+    self->common->get(id - PROP_URI, v, conn.get());
+  } else {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
 }
@@ -441,10 +406,7 @@ static void gst_moq_sink_finalize(GObject* o) {
   GstMoqSink* self = GST_MOQ_SINK(o);
   delete self->catalog;
   delete self->conn;
-  g_free(self->uri);
-  g_free(self->cert_file);
-  g_free(self->key_file);
-  g_free(self->tls_pin);
+  delete self->common;
   G_OBJECT_CLASS(gst_moq_sink_parent_class)->finalize(o);
 }
 
@@ -507,7 +469,7 @@ static void gst_moq_sink_class_init(GstMoqSinkClass* k) {
 }
 
 static void gst_moq_sink_init(GstMoqSink* self) {
-  self->mode = Mode::kCaller;
+  self->common = new CommonProps;
   self->conn = nullptr;
   self->catalog = nullptr;
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);

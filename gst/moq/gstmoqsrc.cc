@@ -36,11 +36,8 @@ struct SrcState {
 
 struct _GstMoqSrc {
   GstPushSrc parent;
-  gchar* uri;
-  Mode mode;
-  gchar *cert_file, *key_file, *tls_pin, *track;
-  gboolean tls_insecure;
-  gint draft;
+  CommonProps* common;
+  gchar* track;
   GstCaps* caps;
   GstClockTime latency;
   gint max_layer;
@@ -68,13 +65,7 @@ static gboolean gst_moq_src_start(GstBaseSrc* bs) {
   Settings s;
   std::string track;
   GST_OBJECT_LOCK(self);
-  s.uri = self->uri ? self->uri : "";
-  s.mode = self->mode;
-  s.cert_file = self->cert_file ? self->cert_file : "";
-  s.key_file = self->key_file ? self->key_file : "";
-  s.pin = self->tls_pin ? self->tls_pin : "";
-  s.insecure = self->tls_insecure;
-  s.draft = self->draft;
+  s = self->common->settings();
   track = self->track ? self->track : "";
   const gint max_layer = self->max_layer;
   GST_OBJECT_UNLOCK(self);
@@ -288,14 +279,9 @@ static void gst_moq_src_set_property(GObject* o, guint id, const GValue* v, GPar
     g_free(*field);
     *field = g_value_dup_string(v);
   };
-  switch (id) {
-    case PROP_URI: set_str(&self->uri); break;
-    case PROP_MODE: self->mode = Mode(g_value_get_enum(v)); break;
-    case PROP_CERT_FILE: set_str(&self->cert_file); break;
-    case PROP_KEY_FILE: set_str(&self->key_file); break;
-    case PROP_TLS_PIN: set_str(&self->tls_pin); break;
-    case PROP_TLS_INSECURE: self->tls_insecure = g_value_get_boolean(v); break;
-    case PROP_DRAFT: self->draft = g_value_get_int(v); break;
+  if (id >= PROP_URI && id <= PROP_STATS) {
+    self->common->set(id - PROP_URI, v);
+  } else switch (id) {
     case PROP_TRACK: set_str(&self->track); break;
     case PROP_CAPS:
       gst_caps_replace(&self->caps, static_cast<GstCaps*>(g_value_get_boxed(v)));
@@ -311,17 +297,9 @@ static void gst_moq_src_get_property(GObject* o, guint id, GValue* v, GParamSpec
   GstMoqSrc* self = GST_MOQ_SRC(o);
   GST_OBJECT_LOCK(self);
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
-  switch (id) {
-    case PROP_URI: g_value_set_string(v, self->uri); break;
-    case PROP_MODE: g_value_set_enum(v, int(self->mode)); break;
-    case PROP_CERT_FILE: g_value_set_string(v, self->cert_file); break;
-    case PROP_KEY_FILE: g_value_set_string(v, self->key_file); break;
-    case PROP_TLS_PIN: g_value_set_string(v, self->tls_pin); break;
-    case PROP_TLS_INSECURE: g_value_set_boolean(v, self->tls_insecure); break;
-    case PROP_DRAFT: g_value_set_int(v, self->draft); break;
-    case PROP_PORT: g_value_set_uint(v, conn ? conn->port() : 0); break;
-    case PROP_CERT_SHA256: g_value_set_string(v, conn ? conn->cert_sha256().c_str() : nullptr); break;
-    case PROP_STATS: g_value_take_boxed(v, conn ? conn->stats() : gst_structure_new_empty("application/x-moq-stats")); break;
+  if (id >= PROP_URI && id <= PROP_STATS) {
+    self->common->get(id - PROP_URI, v, conn.get());
+  } else switch (id) {
     case PROP_TRACK: g_value_set_string(v, self->track); break;
     case PROP_CAPS: gst_value_set_caps(v, self->caps); break;
     case PROP_LATENCY: g_value_set_uint64(v, self->latency); break;
@@ -336,10 +314,7 @@ static void gst_moq_src_finalize(GObject* o) {
   delete self->conn;
   gst_caps_replace(&self->st->catalog_caps, nullptr);
   delete self->st;
-  g_free(self->uri);
-  g_free(self->cert_file);
-  g_free(self->key_file);
-  g_free(self->tls_pin);
+  delete self->common;
   g_free(self->track);
   gst_caps_replace(&self->caps, nullptr);
   G_OBJECT_CLASS(gst_moq_src_parent_class)->finalize(o);
@@ -383,7 +358,7 @@ static void gst_moq_src_class_init(GstMoqSrcClass* k) {
 }
 
 static void gst_moq_src_init(GstMoqSrc* self) {
-  self->mode = Mode::kCaller;
+  self->common = new CommonProps;
   self->latency = 200 * GST_MSECOND;
   self->max_layer = -1;
   self->st = new SrcState;

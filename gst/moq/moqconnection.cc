@@ -237,4 +237,49 @@ GstStructure* Connection::stats() {
                            "objects-received", G_TYPE_UINT64, objects_received_, nullptr);
 }
 
+void CommonProps::set(guint index, const GValue* v) {
+  auto str = [&] { return std::string(g_value_get_string(v) ? g_value_get_string(v) : ""); };
+  switch (index) {
+    case 0: uri = str(); break;
+    case 1: mode = Mode(g_value_get_enum(v)); break;
+    case 2: cert_file = str(); break;
+    case 3: key_file = str(); break;
+    case 4: tls_pin = str(); break;
+    case 5: tls_insecure = g_value_get_boolean(v); break;
+    case 6: draft = g_value_get_int(v); break;
+    default: break;  // read-only
+  }
+}
+
+void CommonProps::get(guint index, GValue* v, const Connection* conn) const {
+  auto str = [&](const std::string& x) { g_value_set_string(v, x.empty() ? nullptr : x.c_str()); };
+  switch (index) {
+    case 0: str(uri); break;
+    case 1: g_value_set_enum(v, int(mode)); break;
+    case 2: str(cert_file); break;
+    case 3: str(key_file); break;
+    case 4: str(tls_pin); break;
+    case 5: g_value_set_boolean(v, tls_insecure); break;
+    case 6: g_value_set_int(v, draft); break;
+    case 7: g_value_set_uint(v, conn ? conn->port() : 0); break;
+    case 8: g_value_set_string(v, conn ? conn->cert_sha256().c_str() : nullptr); break;
+    case 9:
+      g_value_take_boxed(v, conn ? const_cast<Connection*>(conn)->stats() : gst_structure_new_empty("application/x-moq-stats"));
+      break;
+    default: break;
+  }
+}
+
+Settings CommonProps::settings() const {
+  Settings s;
+  s.uri = uri;
+  s.mode = mode;
+  s.cert_file = cert_file;
+  s.key_file = key_file;
+  s.pin = tls_pin;
+  s.insecure = tls_insecure;
+  s.draft = draft;
+  return s;
+}
+
 }  // namespace moqgst

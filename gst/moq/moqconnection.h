@@ -34,6 +34,21 @@ struct Settings {
   bool apply_uri_query(std::string* error);
 };
 
+// The properties moqsink and moqsrc share, in the order gst_moq_install_common_properties()
+// installs them: uri, mode, cert-file, key-file, tls-pin, tls-insecure, draft, and the read-only
+// port, cert-sha256, stats. Accessed under the element's object lock.
+class Connection;
+struct CommonProps {
+  static constexpr guint kCount = 10;
+  std::string uri, cert_file, key_file, tls_pin;
+  Mode mode = Mode::kCaller;
+  bool tls_insecure = false;
+  int draft = 0;
+  void set(guint index, const GValue* v);
+  void get(guint index, GValue* v, const Connection* conn) const;
+  Settings settings() const;
+};
+
 struct ParsedUri {
   moqt::session::MoqUrl url;
   moqt::wire::TrackNamespace ns;  // from the URI path: /live/cam -> (live, cam)
