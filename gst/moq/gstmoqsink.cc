@@ -329,6 +329,9 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
                                                              gst_structure_new("moq", "event", G_TYPE_STRING, event.c_str(),
                                                                                "detail", G_TYPE_STRING, detail.c_str(), nullptr)));
         GST_INFO_OBJECT(el, "%s: %s", event.c_str(), detail.c_str());
+        if (event == "error") GST_ELEMENT_ERROR(el, RESOURCE, WRITE, ("MoQT: %s", detail.c_str()), (nullptr));
+        // A peer declining one track (e.g. the catalog) is not fatal for the others.
+        if (event == "warning") GST_ELEMENT_WARNING(el, RESOURCE, WRITE, ("MoQT: %s", detail.c_str()), (nullptr));
       },
       &err);
   if (!conn) {

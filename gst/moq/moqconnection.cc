@@ -88,17 +88,34 @@ struct Connection::Handler : SessionHandler {
       if (c->events_) c->events_("error", "SUBSCRIBE refused (code " + std::to_string(code) + "): " + reason);
     }
     void on_done(uint64_t status, const std::string& reason) override {
-      if (c->events_) c->events_("eos", "PUBLISH_DONE status " + std::to_string(status) + " " + reason);
+      if (!c->events_) return;
+      // Only a publisher that ended the track is an end of stream; anything else cut it short.
+      const bool ended = status == 0x2 || status == 0x3;
+      if (!c->listener() && !c->handler_->ready) {
+        c->events_("error", "could not establish a MoQT session with " + c->settings_.uri + ": " + reason);
+        return;
+      }
+      c->events_(ended ? "eos" : "error", "PUBLISH_DONE status " + std::to_string(status) + " " + reason);
     }
   };
   std::map<std::string, std::unique_ptr<Sub>> subs;  // by track name
 
   explicit Handler(Connection& conn) : c(conn) {}
+  bool ready = false;  // caller mode: the one client session reached SETUP
   void on_ready(wire::Draft d) override {
+    ready = true;
     if (c.events_) c.events_("connected", wire::profile(d).name);
   }
   void on_closed(uint64_t code, const std::string& reason) override {
-    if (c.events_) c.events_("disconnected", "code " + std::to_string(code) + " " + reason);
+    if (!c.events_) return;
+    if (!c.listener() && !ready) {
+      c.events_("error", "could not establish a MoQT session with " + c.settings_.uri + ": " +
+                             (reason.empty() ? "code " + std::to_string(code) : reason));
+    } else if (!c.listener() && code != 0) {
+      c.events_("error", "session closed with code " + std::to_string(code) + " " + reason);
+    } else {
+      c.events_("disconnected", "code " + std::to_string(code) + " " + reason);
+    }
   }
   SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override {
     if (n.ns != c.uri_.ns) return nullptr;
@@ -110,6 +127,10 @@ struct Connection::Handler : SessionHandler {
 std::shared_ptr<Connection> Connection::create(const Settings& s, EventCallback events, std::string* error) {
   std::shared_ptr<Connection> c(new Connection());
   c->settings_ = s;
+  if (s.draft != 0 && s.draft != 14 && s.draft != 16 && s.draft != 18) {
+    *error = "property 'draft'=" + std::to_string(s.draft) + ": expected 0 (any), 14, 16 or 18";
+    return nullptr;
+  }
   if (!c->settings_.apply_uri_query(error)) return nullptr;
   auto p = parse_uri(s.uri, error);
   if (!p) return nullptr;
@@ -185,7 +206,7 @@ std::shared_ptr<TrackPublisher> Connection::add_track(const std::string& name, T
     });
     if (client_) {
       client_->session().publish(t, [this, name](bool ok, uint64_t code) {
-        if (!ok && events_) events_("error", "PUBLISH of " + name + " refused (code " + std::to_string(code) + ")");
+        if (!ok && events_) events_("warning", "PUBLISH of " + name + " refused (code " + std::to_string(code) + ")");
       });
     }
   });

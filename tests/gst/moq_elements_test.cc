@@ -5,6 +5,9 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 #include <thread>
@@ -218,6 +221,51 @@ TEST(ElementsConfig, BadUriIsAnErrorNamingTheProblem) {
   g_free(dbg);
   gst_message_unref(m);
   gst_object_unref(bus);
+}
+
+std::string first_error_debug(GstElement* pipeline, GstClockTime timeout) {
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* m = gst_bus_timed_pop_filtered(bus, timeout, GST_MESSAGE_ERROR);
+  std::string out;
+  if (m) {
+    GError* e = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_error(m, &e, &dbg);
+    out = std::string(e->message) + " | " + (dbg ? dbg : "");
+    g_error_free(e);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return out;
+}
+
+TEST(ElementsConfig, UnsupportedDraftPropertyIsNamed) {
+  PipelineRun p;
+  p.pipeline = launch("moqsrc uri=moqt://127.0.0.1:9/live track=video draft=7 ! fakesink");
+  ASSERT_TRUE(p.pipeline);
+  gst_element_set_state(p.pipeline, GST_STATE_PLAYING);
+  const std::string err = first_error_debug(p.pipeline, 5 * GST_SECOND);
+  EXPECT_NE(err.find("property 'draft'"), std::string::npos) << err;
+}
+
+// A peer that never answers: the source must fail with an error, not end the stream quietly.
+TEST(ElementsConfig, UnreachablePeerIsAnErrorNotEos) {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  PipelineRun p;
+  p.pipeline = launch("moqsrc uri=moqt://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/live track=video ! fakesink");
+  ASSERT_TRUE(p.pipeline);
+  gst_element_set_state(p.pipeline, GST_STATE_PLAYING);
+  const std::string err = first_error_debug(p.pipeline, 30 * GST_SECOND);
+  close(fd);
+  EXPECT_NE(err.find("could not establish a MoQT session"), std::string::npos) << err;
 }
 
 const Case kCases[] = {
