@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "catalog.h"
 #include "moqconnection.h"
@@ -338,23 +339,41 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE, ("Cannot start MoQT on '%s'", s.uri.c_str()), ("%s", err.c_str()));
     return FALSE;
   }
-  // One track per pad.
+  // One track per pad. The object lock is not held across add_track: the loop thread posts bus
+  // messages (which take that lock) and add_track waits for the loop thread.
+  struct PadTrack {
+    GstMoqSinkPad* pad;
+    std::string track;
+    guint priority;
+  };
+  std::vector<PadTrack> pads;
   GST_OBJECT_LOCK(self);
   for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
     GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
+    pads.push_back({GST_MOQ_SINK_PAD(gst_object_ref(p)), p->track ? p->track : "", p->priority});
+  }
+  GST_OBJECT_UNLOCK(self);
+  std::vector<std::shared_ptr<moqt::session::TrackPublisher>> publishers;
+  for (auto& pt : pads) {
     moqt::session::TrackOptions to;
-    to.publisher_priority = uint8_t(p->priority);
+    to.publisher_priority = uint8_t(pt.priority);
     to.object_properties = true;
-    p->publisher = new std::shared_ptr<moqt::session::TrackPublisher>(conn->add_track(p->track, to));
-    p->started = FALSE;
+    publishers.push_back(conn->add_track(pt.track, to));
   }
   moqt::session::TrackOptions co;
   co.publisher_priority = 0;  // the catalog goes before media
   co.cache_groups = 2;
-  self->catalog = new std::shared_ptr<moqt::session::TrackPublisher>(conn->add_track(kCatalogTrack, co));
+  auto catalog = conn->add_track(kCatalogTrack, co);
+  GST_OBJECT_LOCK(self);
+  for (size_t i = 0; i < pads.size(); ++i) {
+    pads[i].pad->publisher = new std::shared_ptr<moqt::session::TrackPublisher>(publishers[i]);
+    pads[i].pad->started = FALSE;
+  }
+  self->catalog = new std::shared_ptr<moqt::session::TrackPublisher>(catalog);
   self->catalog_group = 0;
   self->conn = new std::shared_ptr<Connection>(conn);
   GST_OBJECT_UNLOCK(self);
+  for (auto& pt : pads) gst_object_unref(pt.pad);
   g_object_notify(G_OBJECT(self), "port");
   return TRUE;
 }

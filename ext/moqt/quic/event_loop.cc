@@ -120,20 +120,35 @@ bool EventLoop::run_sync(Task task, std::chrono::milliseconds timeout) {
     return true;
   }
   if (!running_.load()) return false;
+  // The task usually refers to the caller's stack: once we give up waiting it must never run, and
+  // once it has started we must wait for it to finish.
   struct State {
     std::mutex mu;
     std::condition_variable cv;
-    bool done = false;
+    bool started = false, done = false, cancelled = false;
   };
   auto st = std::make_shared<State>();
   post([st, task = std::move(task)] {
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (st->cancelled) return;
+      st->started = true;
+    }
     task();
     std::lock_guard<std::mutex> lock(st->mu);
     st->done = true;
     st->cv.notify_all();
   });
   std::unique_lock<std::mutex> lock(st->mu);
-  return st->cv.wait_for(lock, timeout, [&] { return st->done; });
+  if (st->cv.wait_for(lock, timeout, [&] { return st->done; })) return true;
+  if (!st->started) {
+    st->cancelled = true;
+    std::fprintf(stderr, "moqt event loop: task not run within %lld ms (loop thread blocked?)\n",
+                 static_cast<long long>(timeout.count()));
+    return false;
+  }
+  st->cv.wait(lock, [&] { return st->done; });  // running now; it refers to our stack
+  return true;
 }
 
 void EventLoop::run_tasks() {
