@@ -120,6 +120,7 @@ struct ListenerSession : SessionHandler {
   FullTrackName want;
   bool subscriber = false;
   bool subscribed = false;
+  std::optional<uint64_t> subscription;  // our SUBSCRIBE's request id
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   ListenerSession(Session& s, Printer& p, FullTrackName n, bool sub)
@@ -144,7 +145,8 @@ struct ListenerSession : SessionHandler {
       if (!*live) return;
       SubscribeOptions so;
       so.filter = SubscriptionFilter{wire::FilterType::kLargestObject, {}, {}};
-      if (!session.subscribe(want, so, &printer)) printer.done("cannot subscribe");
+      subscription = session.subscribe(want, so, &printer);
+      if (!subscription) printer.done("cannot subscribe");
     });
     return true;
   }
@@ -228,6 +230,7 @@ int run(const std::string& cmd, const Options& o) {
   std::unique_ptr<Server> server;
   std::unique_ptr<Client> client;
   Clock clock;
+  std::optional<uint64_t> client_subscription;
   std::string err;
   bool ok = true;
   const bool publishing = cmd == "publish";
@@ -283,6 +286,7 @@ int run(const std::string& cmd, const Options& o) {
       so.filter = SubscriptionFilter{wire::FilterType::kLargestObject, {}, {}};
       auto id = client->session().subscribe(name, so, &printer);
       if (id) client->session().joining_fetch(*id, 0, true, &printer);
+      client_subscription = id;
     }
   });
   if (!ok) {
@@ -294,11 +298,15 @@ int run(const std::string& cmd, const Options& o) {
   signal(SIGTERM, on_signal);
   const auto start = std::chrono::steady_clock::now();
   int rc = 0;
+  bool count_reached = false;
   while (!g_stop) {
     if (publishing) loop.run_sync([&] { clock.step(o.interval_ms); });
     std::unique_lock<std::mutex> l(printer.mu);
     printer.cv.wait_for(l, std::chrono::milliseconds(publishing ? o.interval_ms : 200));
-    if (o.count > 0 && printer.received >= o.count) break;
+    if (o.count > 0 && printer.received >= o.count) {
+      count_reached = true;
+      break;
+    }
     if (printer.finished && !publishing) {
       std::fprintf(stderr, "moqt-clock: %s\n", printer.error.c_str());
       rc = printer.received > 0 && o.count == 0 ? 0 : 1;
@@ -314,6 +322,18 @@ int run(const std::string& cmd, const Options& o) {
       rc = 1;
       break;
     }
+  }
+  if (count_reached && !publishing) {
+    // Done: end our subscriptions first (UNSUBSCRIBE; -18: cancel the request stream) and give
+    // the publisher a moment before the session goes. Chromium 156 can crash the page when a
+    // WebTransport session is closed right after the page wrote its last objects while a
+    // server-opened bidi stream (our -18 SUBSCRIBE) is open (docs/interop.md).
+    loop.run_sync([&] {
+      if (client && client_subscription) client->session().unsubscribe(*client_subscription);
+      for (auto& ls : listener_sessions)
+        if (*ls->alive && ls->subscription) ls->session.unsubscribe(*ls->subscription);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   loop.run_sync([&] {
     if (clock.track) clock.track->finish();

@@ -44,6 +44,8 @@ function abort(msg) {
 }
 process.on('SIGINT', () => abort('interrupted'));
 process.on('SIGTERM', () => abort('terminated'));
+process.on('uncaughtException', (e) => abort(`uncaught: ${e.stack || e}`));
+process.on('unhandledRejection', (e) => abort(`unhandled: ${e && e.stack || e}`));
 
 // A moqt-clock listener: resolves once it printed {"listening":..,"port":..,"sha256":..}.
 function startClock(args) {
@@ -55,7 +57,10 @@ function startClock(args) {
     clock.code = code ?? signal;
     resolve(clock.code);
   }));
-  p.stderr.on('data', (d) => { clock.stderr += d; });
+  p.stderr.on('data', (d) => {
+    clock.stderr += d;
+    if (process.env.MOQNET_DEBUG) process.stdout.write(`${(performance.now() / 1000).toFixed(3)} [clock] ${d}`);
+  });
   const rl = readline.createInterface({ input: p.stdout });
   clock.ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no listening line within 10 s')), 10_000);
@@ -123,11 +128,32 @@ try {
 } catch (e) {
   abort(`cannot start ${CHROMIUM}: ${e.message}`);
 }
-const page = await browser.newPage();
+// A fresh page per test, so one test's leftovers (or a renderer crash) cannot affect the next.
+const pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
 const pageLog = [];
-page.on('console', (m) => pageLog.push(`[page ${m.type()}] ${m.text()}`));
-await page.goto(`http://127.0.0.1:${pageServer.address().port}/`);
-await page.waitForFunction(() => typeof window.moqSub === 'function', null, { timeout: 10_000 });
+const debug = !!process.env.MOQNET_DEBUG;  // print the page console and moqt-clock stderr live
+let page, pageCrashed;
+async function openPage() {
+  if (page) await page.close().catch(() => {});
+  page = await browser.newPage();
+  // A renderer crash leaves a pending page.evaluate() unsettled: fail the running test at once.
+  pageCrashed = new Promise((resolve) => page.on('crash', () => resolve('the Chromium renderer crashed')));
+  page.on('console', (m) => {
+    const l = `[page ${m.type()}] ${m.text()}`;
+    pageLog.push(l);
+    if (debug) console.log(`${(performance.now() / 1000).toFixed(3)} ${l}`);
+  });
+  await page.goto(pageUrl);
+  await page.waitForFunction(() => typeof window.moqSub === 'function', null, { timeout: 10_000 });
+}
+function evaluate(fn, arg, ms) {
+  let timer;
+  return Promise.race([
+    page.evaluate(fn, arg),
+    pageCrashed.then((why) => { throw new Error(why); }),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`page did not answer within ${ms} ms`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
 
 const results = [];
 function report(name, problems, details) {
@@ -143,16 +169,17 @@ function report(name, problems, details) {
 async function browserSubscribes(draft) {
   const name = `draft-${draft} browser subscribes to moqt-clock publish`;
   const want = 25;
+  await openPage();
   const clock = startClock(['publish', '--listen', '127.0.0.1:0', '--draft', String(draft),
                             '--interval-ms', '10', '--timeout', '60']);
   const problems = [];
   let res;
   try {
     const info = await clock.ready;
-    res = await page.evaluate((p) => window.moqSub(p), {
+    res = await evaluate((p) => window.moqSub(p), {
       url: `https://127.0.0.1:${info.port}/moq`, hash: info.sha256, protocols: protocolsFor(draft),
       ns: 'clock', track: 'now', want, timeoutMs: 15_000,
-    });
+    }, 30_000);
   } catch (e) {
     problems.push(e.message);
   }
@@ -183,18 +210,21 @@ async function browserPublishes(draft) {
   const name = `draft-${draft} browser publishes to moqt-clock subscribe`;
   const groups = 3, perGroup = 5;
   const count = groups * (perGroup + 1);
+  await openPage();
   const clock = startClock(['subscribe', '--listen', '127.0.0.1:0', '--draft', String(draft),
                             '--count', String(count), '--timeout', '30']);
   const problems = [];
   let res;
   try {
     const info = await clock.ready;
-    const pub = page.evaluate((p) => window.moqPub(p), {
+    const pub = evaluate((p) => window.moqPub(p), {
       url: `https://127.0.0.1:${info.port}/moq`, hash: info.sha256, protocols: protocolsFor(draft),
-      ns: 'clock', track: 'now', groups, perGroup, label: `d${draft}`, timeoutMs: 15_000,
-    });
-    const code = await waitExit(clock, 30_000);
-    if (code !== 0) problems.push(`moqt-clock subscribe exited with ${code}`);
+      ns: 'clock', track: 'now', groups, perGroup, label: `d${draft}`, timeoutMs: 10_000,
+    }, 30_000);
+    pub.catch(() => {});  // awaited below
+    const code = await Promise.race([waitExit(clock, 30_000), pageCrashed.then((why) => ({ why }))]);
+    if (code && code.why) problems.push(code.why);
+    else if (code !== 0) problems.push(`moqt-clock subscribe exited with ${code}`);
     res = await pub;
   } catch (e) {
     problems.push(e.message);

@@ -8,6 +8,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "moqt/quic/connection.h"
 #include "moqt/session/session.h"
@@ -160,7 +161,7 @@ class SessionTest : public ::testing::TestWithParam<Param> {
   }
 
   // A client session of the test's draft and transport; waits until it is set up.
-  Session* connect(Events& ev, std::optional<Draft> draft = {}) {
+  Session* connect(Events& ev, std::optional<Draft> draft = {}, std::string implementation = "") {
     const Draft d = draft.value_or(GetParam().draft);
     const bool wt = GetParam().wt;
     std::string err;
@@ -178,6 +179,7 @@ class SessionTest : public ::testing::TestWithParam<Param> {
       SessionConfig cfg;
       cfg.path = "/moq";
       cfg.authority = "127.0.0.1";
+      if (!implementation.empty()) cfg.implementation = implementation;
       quic::Transport* t = c;
       if (wt) {
         webtransport::ClientOptions wo;
@@ -251,6 +253,29 @@ TEST_P(SessionTest, SubscribeReceivesLiveObjectsInOrder) {
     EXPECT_EQ(s.objects[i].location, (Location{g, o}));
     EXPECT_EQ(s.objects[i].payload, std::vector<uint8_t>(100, uint8_t(g * 16 + o)));
   }
+}
+
+// @moq/net ("moq-lite-js") misreads LARGEST_OBJECT at -17+ (length-prefixed instead of a bare
+// Location): at -18 its SUBSCRIBE_OK comes without it; everyone else still gets it.
+TEST_P(SessionTest, MoqNetPeerGetsSubscribeOkWithoutLargestObjectAtDraft18) {
+  write_groups(*track_, 0, 1, 3);
+  Events& ev = events();
+  Session* c = connect(ev, {}, "moq-lite-js");
+  ASSERT_TRUE(c);
+  // -18: our client is ready on the server's SETUP; the server may read ours a moment later.
+  std::string seen;
+  for (int i = 0; i < 200 && seen.empty(); ++i) {
+    loop_.run_sync([&] { seen = server_sessions_.back()->peer_implementation(); });
+    if (seen.empty()) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(seen, "moq-lite-js");
+  Sub& s = sub();
+  loop_.run_sync([&] { ASSERT_TRUE(c->subscribe(kTrack, {}, &s)); });
+  ASSERT_TRUE(s.wait([&] { return s.ok.has_value(); }));
+  if (GetParam().draft == Draft::k18) EXPECT_FALSE(s.ok->largest.has_value());
+  else EXPECT_EQ(s.ok->largest, (Location{0, 2}));
+  write_groups(*track_, 1, 1, 2);
+  ASSERT_TRUE(s.wait([&] { return s.objects.size() == 2; })) << s.count();
 }
 
 TEST_P(SessionTest, SubscribeToAnUnknownTrackFails) {
@@ -443,6 +468,91 @@ TEST_P(SessionTest, SubscribeNamespaceReportsMatchingNamespaces) {
     ASSERT_TRUE(ev.wait([&] { return !ev.ns_updates.empty(); }));
     EXPECT_EQ(ev.ns_updates[0].first, (TrackNamespace{"cam"}));
     EXPECT_TRUE(ev.ns_updates[0].second);
+  }
+}
+
+// A transport driven by hand: the test delivers stream bytes in any order and reads what the
+// session wrote, stream by stream.
+struct FakeTransport : quic::Transport {
+  quic::EventLoop& l;
+  quic::TransportHandler* h = nullptr;
+  std::map<quic::StreamId, std::vector<uint8_t>> written;
+  quic::StreamId next_bidi = 1, next_uni = 3;  // server-initiated ids
+  bool closed = false;
+  explicit FakeTransport(quic::EventLoop& loop) : l(loop) {}
+  void set_handler(quic::TransportHandler* handler) override { h = handler; }
+  quic::EventLoop& loop() override { return l; }
+  std::string_view protocol() const override { return "moqt-18"; }
+  bool is_server() const override { return true; }
+  std::optional<quic::StreamId> open_bidi_stream() override { return std::exchange(next_bidi, next_bidi + 4); }
+  std::optional<quic::StreamId> open_uni_stream() override { return std::exchange(next_uni, next_uni + 4); }
+  bool write(quic::StreamId id, quic::SendBuffer d, bool) override {
+    written[id].insert(written[id].end(), d.data.begin(), d.data.end());
+    return true;
+  }
+  void reset_stream(quic::StreamId, uint64_t) override {}
+  void stop_sending(quic::StreamId, uint64_t) override {}
+  void set_priority(quic::StreamId, uint64_t) override {}
+  size_t queued_bytes(quic::StreamId) const override { return 0; }
+  bool send_datagram(quic::SendBuffer) override { return false; }
+  size_t max_datagram_payload() const override { return 0; }
+  void close(uint64_t, std::string_view) override { closed = true; }
+  quic::TransportStats stats() const override { return {}; }
+};
+
+// -18: a SUBSCRIBE on a request stream that beats the client's SETUP waits for it (the draft
+// says to buffer such streams), and is then answered the way that peer needs: @moq/net
+// ("moq-lite-js") without LARGEST_OBJECT, anyone else with it.
+TEST(SessionDraft18, RequestBeforeSetupWaitsAndIsAnsweredForThatPeer) {
+  for (const std::string peer : {"moq-lite-js", "someone-else"}) {
+    SCOPED_TRACE(peer);
+    quic::EventLoop loop;
+    loop.start("session-fake");
+    TrackRegistry registry;
+    auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+    registry.add(track);
+    FakeTransport t(loop);
+    std::unique_ptr<Session> s;
+    std::optional<wire::ControlMessage> reply;
+    loop.run_sync([&] {
+      Object o;
+      o.location = {3, 1};
+      o.payload = quic::SendBuffer::copy(std::vector<uint8_t>{1, 2, 3});
+      track->write(std::move(o));
+      SessionConfig c;
+      c.perspective = Perspective::kServer;
+      c.webtransport = true;
+      s = std::make_unique<Session>(t, c, nullptr, &registry);
+      s->on_ready("moqt-18");
+      wire::Subscribe sub;
+      sub.request_id = 0;
+      sub.track = kTrack;
+      wire::Bytes req, setup;
+      ASSERT_FALSE(wire::encode_control(sub, Draft::k18, req));
+      wire::SetupParams p;
+      p.implementation = peer;
+      ASSERT_FALSE(wire::encode_control(wire::Setup{p}, Draft::k18, setup));
+      s->on_stream_opened(0, true);  // client bidi stream 0: the request, before the SETUP
+      s->on_stream_data(0, req, false);
+      EXPECT_FALSE(t.written.count(0)) << "answered before the peer's SETUP";
+      s->on_stream_opened(2, false);  // client uni stream 2: its control stream
+      s->on_stream_data(2, setup, false);
+      EXPECT_TRUE(s->ready());
+      wire::ControlStreamParser parser(Draft::k18);
+      parser.push(t.written[0]);
+      auto m = parser.next();
+      ASSERT_TRUE(m && *m);
+      reply = m->value();
+      s.reset();
+      track.reset();
+    });
+    loop.stop();
+    ASSERT_TRUE(reply);
+    auto* ok = std::get_if<wire::SubscribeOk>(&*reply);
+    ASSERT_TRUE(ok) << wire::to_string(wire::kind_of(*reply));
+    if (peer == "moq-lite-js") EXPECT_FALSE(ok->params.largest_object.has_value());
+    else EXPECT_EQ(ok->params.largest_object, (Location{3, 1}));
+    EXPECT_FALSE(t.closed);
   }
 }
 

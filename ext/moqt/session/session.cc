@@ -461,6 +461,14 @@ void Session::become_ready() {
     requests_[raw->id] = std::move(r);
     send_request(*raw);
   }
+  // -18 requests that arrived before the peer's SETUP.
+  std::vector<std::pair<ControlMessage, StreamId>> early = std::move(early_messages_);
+  early_messages_.clear();
+  auto alive = alive_;
+  for (auto& [m, stream] : early) {
+    on_control_message(std::move(m), stream);
+    if (!*alive || state_ != State::kReady) return;
+  }
   // Uni streams that arrived before setup (e.g. -18 data racing the control stream).
   for (auto& [id, u] : uni_) u->flush_waiting();
   if (pending_goaway_) goaway(*std::exchange(pending_goaway_, std::nullopt));
@@ -693,7 +701,12 @@ void Session::on_control_message(ControlMessage m, StreamId stream) {
   if (state_ == State::kSettingUp) {
     if (k == MessageKind::kClientSetup || k == MessageKind::kServerSetup || k == MessageKind::kSetup) return handle_setup(m);
     if (draft_ != Draft::k18) return protocol_violation(std::string("expected SETUP, got ") + to_string(k));
-    // -18 requests may race the peer's SETUP on other streams: handled below after setup.
+    // -18 requests may race the peer's SETUP on other streams. The draft says to buffer them
+    // "until both control streams arrive and setup is complete" (-18, "Control Streams"): the
+    // SETUP tells how to answer (extensions, peer_workarounds). Replayed by become_ready().
+    if (early_messages_.size() >= 256) return protocol_violation("too many requests before SETUP");
+    early_messages_.emplace_back(std::move(m), stream);
+    return;
   }
   if (k == MessageKind::kClientSetup || k == MessageKind::kServerSetup || k == MessageKind::kSetup)
     return protocol_violation("a second SETUP");
@@ -1427,6 +1440,7 @@ void Session::finish_all(uint64_t status, const std::string& reason) {
 
 void Session::on_stream_reset(StreamId id, uint64_t code) {
   (void)code;
+  std::erase_if(early_messages_, [id](const auto& e) { return e.second == id; });  // a request withdrawn before SETUP
   // -18: the peer cancelled one of its requests (e.g. unsubscribed) by resetting its stream.
   if (auto it = peer_request_streams_.find(id); it != peer_request_streams_.end()) {
     const uint64_t rid = it->second;

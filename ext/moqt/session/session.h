@@ -274,6 +274,7 @@ class Session final : public quic::TransportHandler {
   uint64_t next_track_alias_ = 1;
   size_t unknown_alias_bytes_ = 0;
   bool goaway_sent_ = false, goaway_received_ = false;
+  std::vector<std::pair<wire::ControlMessage, quic::StreamId>> early_messages_;  // -18 requests before the peer's SETUP
   std::string peer_implementation_;
   bool omit_largest_object_ = false;  // peer_workarounds: @moq/net at -18
   std::optional<std::string> pending_goaway_;
