@@ -46,7 +46,8 @@ struct _GstMoqSrc {
   // Streaming-thread state.
   gboolean have_last;
   guint64 last_group, last_object;
-  GstClockTime ts_offset;  // running time - sender PTS, fixed at the first buffer
+  GstClockTimeDiff ts_offset;  // running time - sender PTS, fixed at the first buffer (signed:
+                               // senders such as x264enc start their PTS at 1000 h)
   gboolean have_offset;
 };
 
@@ -253,10 +254,11 @@ static GstFlowReturn gst_moq_src_create(GstPushSrc* ps, GstBuffer** out) {
         now = t > base ? t - base : 0;
         gst_object_unref(clock);
       }
-      self->ts_offset = now - std::min(now, sender);
+      self->ts_offset = GST_CLOCK_DIFF(sender, now);
       self->have_offset = TRUE;
     }
-    GST_BUFFER_PTS(buf) = sender + self->ts_offset;
+    const GstClockTimeDiff pts = GstClockTimeDiff(sender) + self->ts_offset;
+    GST_BUFFER_PTS(buf) = pts > 0 ? GstClockTime(pts) : 0;
     GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
   }
   const bool new_group = !self->have_last || o.location.group != self->last_group;

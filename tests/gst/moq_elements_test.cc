@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +39,7 @@ GstElement* launch(const std::string& desc) {
 struct Received {
   int frames = 0;
   bool monotonic = true;
+  GstClockTime max_pts = 0;  // on the receiver's running time: seconds, not the sender's 1000 h
   std::string error;
 };
 Received pull(GstElement* receiver, GstElement* sender, int want, std::chrono::seconds limit) {
@@ -55,6 +57,7 @@ Received pull(GstElement* receiver, GstElement* sender, int want, std::chrono::s
       const GstClockTime pts = GST_BUFFER_PTS(b);
       if (GST_CLOCK_TIME_IS_VALID(last) && GST_CLOCK_TIME_IS_VALID(pts) && pts <= last) r.monotonic = false;
       last = pts;
+      if (GST_CLOCK_TIME_IS_VALID(pts)) r.max_pts = std::max(r.max_pts, pts);
       ++r.frames;
       gst_sample_unref(s);
     }
@@ -109,6 +112,7 @@ TEST_P(Elements, ListenerSinkToCallerSrcDecodes) {
   EXPECT_EQ(r.error, "");
   EXPECT_GE(r.frames, 60);
   EXPECT_TRUE(r.monotonic);
+  EXPECT_LT(r.max_pts, 60 * GST_SECOND) << "PTS not mapped onto the receiver's running time";
 }
 
 TEST_P(Elements, CallerSinkPublishesToListenerSrc) {
@@ -136,6 +140,7 @@ TEST_P(Elements, CallerSinkPublishesToListenerSrc) {
   EXPECT_EQ(r.error, "");
   EXPECT_GE(r.frames, 60);
   EXPECT_TRUE(r.monotonic);
+  EXPECT_LT(r.max_pts, 60 * GST_SECOND) << "PTS not mapped onto the receiver's running time";
 }
 
 // H.265 temporal layers (x265 temporal-layers: non-reference B frames get nuh_temporal_id 1)
@@ -165,6 +170,7 @@ TEST(ElementsLayers, H265TemporalLayersMapToSubgroupsAndTheBaseLayerDecodesAlone
   EXPECT_EQ(r.error, "");
   EXPECT_GE(r.frames, 30);
   EXPECT_TRUE(r.monotonic);
+  EXPECT_LT(r.max_pts, 60 * GST_SECOND) << "PTS not mapped onto the receiver's running time";
   // Over the same run the receiver got clearly fewer objects than the sender wrote.
   GstElement* src = gst_bin_get_by_name(GST_BIN(rcv.pipeline), "src");
   GstStructure *ss = nullptr, *rs = nullptr;
