@@ -1,15 +1,47 @@
 #!/usr/bin/env bash
 # The main demo (called by `scripts/setup.sh demo` after install + build).
-# The GStreamer elements do not exist yet: the best end-to-end thing today is the MoQT engine
-# itself. A clock publisher listens on 127.0.0.1; subscribers connect over raw QUIC (moqt://)
-# and WebTransport (https://) at each draft, print what they receive, and exit.
+# 1. GStreamer: a moqsink pipeline (x264 camera stand-in) is the origin on 127.0.0.1; moqsrc
+#    pipelines play it over raw QUIC (moqt://) and WebTransport (https://) into a real decoder and
+#    print what they saw. (No relay yet: players connect to the publishing pipeline.)
+# 2. The engine alone: a clock publisher and subscribers at each draft over both transports.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 clock="$here/build/tools/moqt-clock"
 out=$(mktemp -d)
-trap 'kill "$pub" 2>/dev/null || true; rm -rf "$out"' EXIT
+pub=""
+gpub=""
+trap 'kill $pub $gpub 2>/dev/null || true; rm -rf "$out"' EXIT
+export GST_PLUGIN_PATH="$here/build/gst/moq${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+status=0
 
-echo "[demo] moq-gst: MoQT engine demo (wire codec, QUIC, WebTransport, sessions). GStreamer elements come next."
+echo "[demo] GStreamer publish -> play: videotestsrc ! x264enc ! moqsink (listener) <- moqsrc ! avdec_h264"
+gst-launch-1.0 -v videotestsrc is-live=true ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! \
+  x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! video/x-h264,stream-format=byte-stream,alignment=au ! \
+  moqsink uri='moqt://127.0.0.1:0/live/cam?mode=listener' >"$out/gpub.log" 2>&1 &
+gpub=$!
+for _ in $(seq 100); do grep -q "moqsink0: port = " "$out/gpub.log" && break; sleep 0.1; done
+gport=$(sed -n 's/.*moqsink0: port = \([0-9]*\).*/\1/p' "$out/gpub.log" | head -1)
+if [ -z "$gport" ]; then
+  cat "$out/gpub.log"; echo "[demo] the GStreamer publisher did not start"; status=1
+else
+  echo "[demo] publisher pipeline listening on 127.0.0.1:$gport (namespace live/cam, catalog + video track)"
+  for url in "moqt://127.0.0.1:$gport/live/cam?tls-insecure=true" "https://127.0.0.1:$gport/live/cam?tls-insecure=true"; do
+    echo "[demo] player: moqsrc uri='$url' ! h264parse ! avdec_h264 ! fakesink (90 frames)"
+    if timeout 30 gst-launch-1.0 -v moqsrc uri="$url" num-buffers=90 ! h264parse ! avdec_h264 ! fakesink silent=false \
+        >"$out/play.log" 2>&1; then
+      frames=$(grep -c 'fakesink0: last-message = chain' "$out/play.log" || true)
+      caps=$(sed -n 's/.*fakesink0.GstPad:sink: caps = \(video\/x-raw, format=([a-z]*)[A-Za-z0-9_]*, width=(int)[0-9]*, height=(int)[0-9]*\).*/\1/p' "$out/play.log" | head -1)
+      last=$(grep 'fakesink0: last-message = chain' "$out/play.log" | tail -1 | sed -n 's/.*\(pts: [0-9:.]*\).*/\1/p')
+      echo "    decoded $frames frames ($caps), last $last"
+      [ "$frames" -ge 90 ] || status=1
+    else
+      tail -5 "$out/play.log" | sed 's/^/    /'; status=1
+    fi
+  done
+fi
+kill $gpub 2>/dev/null || true
+
+echo "[demo] MoQT engine: clock track over raw QUIC and WebTransport at drafts 14, 16, 18"
 "$clock" publish --listen 127.0.0.1:0 --interval-ms 200 >"$out/pub.json" 2>"$out/pub.log" &
 pub=$!
 for _ in $(seq 50); do [ -s "$out/pub.json" ] && break; sleep 0.1; done
@@ -17,7 +49,6 @@ port=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$out/pub.json")
 hash=$(sed -n 's/.*"sha256":"\([0-9a-f]*\)".*/\1/p' "$out/pub.json")
 [ -n "$port" ] || { cat "$out/pub.log"; echo "[demo] the publisher did not start"; exit 1; }
 echo "[demo] publisher: clock track 'clock/now' on 127.0.0.1:$port, certificate sha256 $hash"
-status=0
 for url in "moqt://127.0.0.1:$port/moq" "https://127.0.0.1:$port/moq"; do
   for draft in 14 16 18; do
     echo "[demo] subscriber: $url draft-$draft"
@@ -26,5 +57,5 @@ for url in "moqt://127.0.0.1:$port/moq" "https://127.0.0.1:$port/moq"; do
     fi
   done
 done
-[ $status = 0 ] && echo "[demo] every subscriber received the clock" || echo "[demo] FAILED"
+[ $status = 0 ] && echo "[demo] every player decoded the video and every subscriber received the clock" || echo "[demo] FAILED"
 exit $status
