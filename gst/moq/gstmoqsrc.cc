@@ -260,6 +260,9 @@ static GstFlowReturn gst_moq_src_create(GstPushSrc* ps, GstBuffer** out) {
     const GstClockTimeDiff pts = GstClockTimeDiff(sender) + self->ts_offset;
     GST_BUFFER_PTS(buf) = pts > 0 ? GstClockTime(pts) : 0;
     GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
+    // The sender's own PTS stays readable downstream (A/V sync across receivers, latency probes).
+    static GstCaps* const sender_ts = gst_caps_new_empty_simple("timestamp/x-moq-sender-pts");
+    gst_buffer_add_reference_timestamp_meta(buf, sender_ts, sender, GST_CLOCK_TIME_NONE);
   }
   const bool new_group = !self->have_last || o.location.group != self->last_group;
   if (!new_group || o.location.object != 0) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
