@@ -91,10 +91,7 @@ struct Connection::Handler : SessionHandler {
       if (!c->events_) return;
       // Only a publisher that ended the track is an end of stream; anything else cut it short.
       const bool ended = status == 0x2 || status == 0x3;
-      if (!c->listener() && !c->handler_->ready) {
-        c->events_("error", "could not establish a MoQT session with " + c->settings_.uri + ": " + reason);
-        return;
-      }
+      if (!c->listener() && !c->handler_->ready) return c->events_("error", c->handler_->not_established(reason));
       c->events_(ended ? "eos" : "error", "PUBLISH_DONE status " + std::to_string(status) + " " + reason);
     }
   };
@@ -102,6 +99,9 @@ struct Connection::Handler : SessionHandler {
 
   explicit Handler(Connection& conn) : c(conn) {}
   bool ready = false;  // caller mode: the one client session reached SETUP
+  std::string not_established(const std::string& why) const {
+    return "could not establish a MoQT session with " + c.settings_.uri + ": " + why;
+  }
   void on_ready(wire::Draft d) override {
     ready = true;
     if (c.events_) c.events_("connected", wire::profile(d).name);
@@ -109,8 +109,7 @@ struct Connection::Handler : SessionHandler {
   void on_closed(uint64_t code, const std::string& reason) override {
     if (!c.events_) return;
     if (!c.listener() && !ready) {
-      c.events_("error", "could not establish a MoQT session with " + c.settings_.uri + ": " +
-                             (reason.empty() ? "code " + std::to_string(code) : reason));
+      c.events_("error", not_established(reason.empty() ? "code " + std::to_string(code) : reason));
     } else if (!c.listener() && code != 0) {
       c.events_("error", "session closed with code " + std::to_string(code) + " " + reason);
     } else {
@@ -252,7 +251,7 @@ size_t Connection::subscriber_count(const std::shared_ptr<TrackPublisher>& t) {
   return n;
 }
 
-GstStructure* Connection::stats() {
+GstStructure* Connection::stats() const {
   std::lock_guard<std::mutex> l(mu_);
   return gst_structure_new("application/x-moq-stats", "objects-written", G_TYPE_UINT64, objects_written_,
                            "objects-received", G_TYPE_UINT64, objects_received_, nullptr);
@@ -285,7 +284,7 @@ void CommonProps::get(guint index, GValue* v, const Connection* conn) const {
     case 7: g_value_set_uint(v, conn ? conn->port() : 0); break;
     case 8: g_value_set_string(v, conn ? conn->cert_sha256().c_str() : nullptr); break;
     case 9:
-      g_value_take_boxed(v, conn ? const_cast<Connection*>(conn)->stats() : gst_structure_new_empty("application/x-moq-stats"));
+      g_value_take_boxed(v, conn ? conn->stats() : gst_structure_new_empty("application/x-moq-stats"));
       break;
     default: break;
   }

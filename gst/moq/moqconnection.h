@@ -87,7 +87,7 @@ class Connection {
                  bool from_group_start = false);
 
   size_t subscriber_count(const std::shared_ptr<moqt::session::TrackPublisher>& t);
-  GstStructure* stats();
+  GstStructure* stats() const;
 
  private:
   struct Handler;
@@ -104,7 +104,7 @@ class Connection {
   std::unique_ptr<Handler> handler_;
   uint16_t port_ = 0;
   std::string cert_sha256_;
-  std::mutex mu_;  // guards the fields below (read by the elements' threads)
+  mutable std::mutex mu_;  // guards the fields below (read by the elements' threads)
   uint64_t objects_written_ = 0, objects_received_ = 0;
 };
 
