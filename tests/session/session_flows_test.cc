@@ -9,6 +9,7 @@
 #include <future>
 #include <mutex>
 
+#include "../common/waitable.h"
 #include "moqt/session/endpoint.h"
 
 namespace moqt::session {
@@ -16,9 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Sub : SubscriptionHandler {
-  std::mutex mu;
-  std::condition_variable cv;
+struct Sub : SubscriptionHandler, moqt::test::Waitable {
   std::optional<SubscribeResult> ok;
   std::optional<uint64_t> error, done;
   std::vector<ReceivedObject> objects;
@@ -32,38 +31,14 @@ struct Sub : SubscriptionHandler {
     });
   }
   void on_done(uint64_t s, const std::string&) override { set([&] { done = s; }); }
-  template <typename F>
-  void set(F f) {
-    std::lock_guard<std::mutex> l(mu);
-    f();
-    cv.notify_all();
-  }
-  template <typename P>
-  bool wait(P p, std::chrono::milliseconds t = 10s) {
-    std::unique_lock<std::mutex> l(mu);
-    return cv.wait_for(l, t, p);
-  }
 };
 
-struct Events : SessionHandler {
-  std::mutex mu;
-  std::condition_variable cv;
+struct Events : SessionHandler, moqt::test::Waitable {
   std::optional<Draft> ready;
   std::optional<uint64_t> closed;
   std::string reason;
   void on_ready(Draft d) override { set([&] { ready = d; }); }
   void on_closed(uint64_t c, const std::string& r) override { set([&] { closed = c; reason = r; }); }
-  template <typename F>
-  void set(F f) {
-    std::lock_guard<std::mutex> l(mu);
-    f();
-    cv.notify_all();
-  }
-  template <typename P>
-  bool wait(P p, std::chrono::milliseconds t = 10s) {
-    std::unique_lock<std::mutex> l(mu);
-    return cv.wait_for(l, t, p);
-  }
 };
 
 const FullTrackName kTrack{{"live"}, "video"};

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../common/waitable.h"
 #include "moqt/quic/connection.h"
 #include "moqt/session/session.h"
 #include "moqt/webtransport/session.h"
@@ -28,9 +29,7 @@ std::string param_name(const ::testing::TestParamInfo<Param>& i) {
 }
 
 // Records everything a subscriber sees.
-struct Sub : SubscriptionHandler, FetchHandler {
-  std::mutex mu;
-  std::condition_variable cv;
+struct Sub : SubscriptionHandler, FetchHandler, moqt::test::Waitable {
   std::optional<SubscribeResult> ok;
   std::optional<uint64_t> error;
   std::vector<ReceivedObject> objects;
@@ -46,26 +45,13 @@ struct Sub : SubscriptionHandler, FetchHandler {
   void on_fetch_error(uint64_t code, const std::string&) override { set([&] { error = code; }); }
   void on_fetch_done() override { set([&] { fetch_done = true; }); }
 
-  template <typename F>
-  void set(F f) {
-    std::lock_guard<std::mutex> l(mu);
-    f();
-    cv.notify_all();
-  }
-  template <typename P>
-  bool wait(P p, std::chrono::milliseconds t = 10s) {
-    std::unique_lock<std::mutex> l(mu);
-    return cv.wait_for(l, t, p);
-  }
   size_t count() {
     std::lock_guard<std::mutex> l(mu);
     return objects.size();
   }
 };
 
-struct Events : SessionHandler {
-  std::mutex mu;
-  std::condition_variable cv;
+struct Events : SessionHandler, moqt::test::Waitable {
   std::optional<Draft> ready;
   std::optional<uint64_t> closed;
   std::string closed_reason;
@@ -86,17 +72,6 @@ struct Events : SessionHandler {
   SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override {
     set([&] { publishes.push_back(n); });
     return accept_publish;
-  }
-  template <typename F>
-  void set(F f) {
-    std::lock_guard<std::mutex> l(mu);
-    f();
-    cv.notify_all();
-  }
-  template <typename P>
-  bool wait(P p, std::chrono::milliseconds t = 10s) {
-    std::unique_lock<std::mutex> l(mu);
-    return cv.wait_for(l, t, p);
   }
 };
 
