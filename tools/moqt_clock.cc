@@ -23,7 +23,7 @@
 #include <mutex>
 #include <string>
 
-#include "moqt/session/endpoint.h"
+#include "moqt/session/client.h"
 
 using namespace moqt;
 using namespace moqt::session;
@@ -273,10 +273,10 @@ int run(const std::string& cmd, const Options& o) {
       return;
     }
     if (publishing) {
-      client->session().publish_namespace(name.ns, [](bool good, uint64_t code) {
+      client->publish_namespace(name.ns, [](bool good, uint64_t code) {
         if (!good) std::fprintf(stderr, "moqt-clock: PUBLISH_NAMESPACE refused (code %llu)\n", (unsigned long long)code);
       });
-      client->session().publish(clock.track, [&](bool good, uint64_t code) {
+      client->publish(clock.track, [&](bool good, uint64_t code) {
         if (!good) printer.done("PUBLISH refused (code " + std::to_string(code) + ")");
       });
     } else {
@@ -284,8 +284,8 @@ int run(const std::string& cmd, const Options& o) {
       // group (object 0 carries the date and minute).
       SubscribeOptions so;
       so.filter = SubscriptionFilter{wire::FilterType::kLargestObject, {}, {}};
-      auto id = client->session().subscribe(name, so, &printer);
-      if (id) client->session().joining_fetch(*id, 0, true, &printer);
+      auto id = client->subscribe(name, so, &printer);
+      if (id) client->joining_fetch(*id, 0, true, &printer);
       client_subscription = id;
     }
   });
@@ -329,7 +329,7 @@ int run(const std::string& cmd, const Options& o) {
     // WebTransport session is closed right after the page wrote its last objects while a
     // server-opened bidi stream (our -18 SUBSCRIBE) is open (docs/interop.md).
     loop.run_sync([&] {
-      if (client && client_subscription) client->session().unsubscribe(*client_subscription);
+      if (client && client_subscription) client->unsubscribe(*client_subscription);
       for (auto& ls : listener_sessions)
         if (*ls->alive && ls->subscription) ls->session.unsubscribe(*ls->subscription);
     });
@@ -337,7 +337,7 @@ int run(const std::string& cmd, const Options& o) {
   }
   loop.run_sync([&] {
     if (clock.track) clock.track->finish();
-    if (client) client->session().close(0, "bye");
+    if (client) client->close(0, "bye");
     if (server) server->close_all(0, "bye");
   });
   // Let the closes go out: a WebTransport session sends CLOSE_WEBTRANSPORT_SESSION and gives the

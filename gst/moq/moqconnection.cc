@@ -184,7 +184,7 @@ bool Connection::start(std::string* error) {
 
 Connection::~Connection() {
   loop_.run_sync([&] {
-    if (client_) client_->session().close(0, "element stopped");
+    if (client_) client_->close(0, "element stopped");
     if (server_) server_->close_all(0, "element stopped");
   });
   loop_.run_sync([&] {
@@ -204,7 +204,7 @@ std::shared_ptr<TrackPublisher> Connection::add_track(const std::string& name, T
       if (events_) events_("subscribers", name + " " + std::to_string(n));
     });
     if (client_) {
-      client_->session().publish(t, [this, name](bool ok, uint64_t code) {
+      client_->publish(t, [this, name](bool ok, uint64_t code) {
         if (!ok && events_) events_("warning", "PUBLISH of " + name + " refused (code " + std::to_string(code) + ")");
       });
     }
@@ -239,8 +239,8 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
       so.filter = wire::SubscriptionFilter{
           from_group_start ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
       so.max_subgroup = max_subgroup;
-      auto id = client_->session().subscribe(FullTrackName{uri_.ns, track}, so, raw);
-      if (id && from_group_start) client_->session().joining_fetch(*id, 0, true, raw);
+      auto id = client_->subscribe(FullTrackName{uri_.ns, track}, so, raw);
+      if (id && from_group_start) client_->joining_fetch(*id, 0, true, raw);
     }
   });
 }

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "moqt/session/endpoint.h"
+#include "moqt/session/client.h"
 
 namespace moqgst {
 

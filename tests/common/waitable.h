@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace moqt::test {
 
@@ -23,5 +24,16 @@ struct Waitable {
     return cv.wait_for(l, t, p);
   }
 };
+
+// Polls `p` (which does its own synchronisation) until it holds or the time is up.
+template <typename P>
+bool eventually(P p, std::chrono::milliseconds t = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + t;
+  while (!p()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 }  // namespace moqt::test

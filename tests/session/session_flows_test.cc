@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "../common/waitable.h"
-#include "moqt/session/endpoint.h"
+#include "moqt/session/client.h"
 
 namespace moqt::session {
 namespace {

@@ -1,6 +1,6 @@
 // Ready-made MoQT endpoints: a Server that accepts raw QUIC (ALPN moq-00 / moqt-16 / moqt-18)
 // and WebTransport (ALPN h3, CONNECT to the configured path) on one UDP port and owns one Session
-// per connection; and a Client that connects to a moqt:// (raw QUIC) or https:// (WebTransport)
+// per connection. The Client (client.h) connects to a moqt:// (raw QUIC) or https:// (WebTransport)
 // URL. The tools and the GStreamer elements are built on these.
 //
 // Threads: both live on one EventLoop thread (create them there: EventLoop::run_sync).
@@ -63,29 +63,6 @@ class Server {
   std::unique_ptr<quic::Endpoint> ep_;
   std::vector<std::unique_ptr<Session>> sessions_;
   quic::EventLoop::TimerId reaper_ = 0;
-};
-
-struct ClientConfig {
-  std::vector<Draft> drafts = {Draft::k18, Draft::k16, Draft::k14};
-  quic::VerifyMode verify = quic::VerifyMode::kSystemCa;
-  std::string pinned_sha256;
-  std::string ca_file;
-  std::optional<std::string> auth_token;
-  quic::QuicConfig quic;
-};
-
-class Client {
- public:
-  static std::unique_ptr<Client> connect(quic::EventLoop& loop, const std::string& url, ClientConfig cfg,
-                                         SessionHandler* handler, TrackRegistry* tracks, std::string* error);
-  ~Client();
-  Session& session() { return *session_; }
-
- private:
-  Client() = default;
-  std::unique_ptr<quic::Endpoint> ep_;
-  std::unique_ptr<webtransport::Session> wt_;
-  std::unique_ptr<Session> session_;
 };
 
 }  // namespace moqt::session

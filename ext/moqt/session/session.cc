@@ -337,6 +337,7 @@ Session::Session(quic::Transport& transport, SessionConfig cfg, SessionHandler* 
 Session::~Session() {
   *alive_ = false;
   if (setup_timer_) t_.loop().cancel_timer(setup_timer_);
+  if (goaway_timer_) t_.loop().cancel_timer(goaway_timer_);
   for (auto& [id, r] : requests_)
     if (r->timer) t_.loop().cancel_timer(r->timer);
   out_subs_.clear();  // detaches from tracks
@@ -471,7 +472,10 @@ void Session::become_ready() {
   }
   // Uni streams that arrived before setup (e.g. -18 data racing the control stream).
   for (auto& [id, u] : uni_) u->flush_waiting();
-  if (pending_goaway_) goaway(*std::exchange(pending_goaway_, std::nullopt));
+  if (pending_goaway_) {
+    auto [uri, timeout] = *std::exchange(pending_goaway_, std::nullopt);
+    goaway(uri, timeout);
+  }
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1046,7 +1050,10 @@ void Session::on_subscribe_ok(const SubscribeOk& m, StreamId stream) {
   const uint64_t id = request_id_of(stream, m.request_id);
   auto rit = requests_.find(id);
   auto sit = in_subs_.find(id);
-  if (rit == requests_.end() || sit == in_subs_.end()) return protocol_violation("SUBSCRIBE_OK for an unknown request");
+  if (rit == requests_.end() || sit == in_subs_.end()) {
+    if (id < next_request_id_) return;  // answers a SUBSCRIBE we cancelled meanwhile
+    return protocol_violation("SUBSCRIBE_OK for an unknown request");
+  }
   if (rit->second->timer) t_.loop().cancel_timer(rit->second->timer);
   rit->second->timer = 0;
   if (alias_to_sub_.count(m.track_alias)) return fail(SessionError::kDuplicateTrackAlias, "track alias reused");
@@ -1386,23 +1393,33 @@ std::optional<uint64_t> Session::publish(std::shared_ptr<TrackPublisher> track, 
   return id;
 }
 
-void Session::goaway(const std::string& new_uri) {
+void Session::goaway(const std::string& new_uri, std::chrono::milliseconds timeout) {
   if (state_ == State::kSettingUp || state_ == State::kWaitingTransport) {
-    pending_goaway_ = new_uri;  // sent as soon as the session is set up
+    pending_goaway_ = {new_uri, timeout};  // sent as soon as the session is set up
     return;
   }
   if (goaway_sent_ || state_ != State::kReady) return;
   goaway_sent_ = true;
   Goaway g;
   g.new_session_uri = cfg_.perspective == Perspective::kServer ? new_uri : "";
-  if (draft_ == Draft::k18) g.timeout_ms = 0;
+  if (draft_ == Draft::k18) {
+    g.timeout_ms = uint64_t(timeout.count());
+    g.request_id = next_peer_request_id_;  // nothing from here on will be processed
+  }
   send_control(g);
+  // The peer had its chance to move: past the timeout, close (-14 §3.5, -18 §3.6).
+  if (timeout.count() > 0)
+    goaway_timer_ = t_.loop().add_timer(timeout, [this, alive = alive_] {
+      if (!*alive) return;
+      goaway_timer_ = 0;
+      fail(SessionError::kGoawayTimeout, "the peer did not close the session after GOAWAY");
+    });
 }
 
 void Session::close(uint64_t code, const std::string& reason) {
   if (state_ == State::kClosed) return;
+  state_ = State::kClosed;  // closed() is already true inside the handlers' on_done
   finish_all(kDoneGoingAway, reason);
-  state_ = State::kClosed;
   t_.close(code, reason);
 }
 
@@ -1410,8 +1427,8 @@ void Session::fail(SessionError code, const std::string& why) {
   if (state_ == State::kClosed) return;
   std::fprintf(stderr, "moqt session (%s): closing with %s: %s\n", draft_known_ ? profile(draft_).name : "?",
                to_string(code), why.c_str());
-  finish_all(kDoneInternalError, why);
   state_ = State::kClosed;
+  finish_all(kDoneInternalError, why);
   t_.close(uint64_t(code), why);
   SessionHandler* h = handler_;
   handler_ = nullptr;
@@ -1419,6 +1436,9 @@ void Session::fail(SessionError code, const std::string& why) {
 }
 
 void Session::finish_all(uint64_t status, const std::string& reason) {
+  // The transport may be gone by the time this object is destroyed: no timers outlive the session.
+  if (goaway_timer_) t_.loop().cancel_timer(std::exchange(goaway_timer_, 0));
+  if (setup_timer_) t_.loop().cancel_timer(std::exchange(setup_timer_, 0));
   // Subscribers learn the end of their subscriptions, publishers stop writing to us.
   out_subs_.clear();
   std::map<uint64_t, std::unique_ptr<IncomingSubscription>> subs = std::move(in_subs_);
@@ -1515,8 +1535,8 @@ void Session::on_closed(const quic::CloseInfo& info) {
   if (state_ == State::kClosed) {
     return;
   }
-  finish_all(kDoneInternalError, info.reason.empty() ? "connection closed" : info.reason);
   state_ = State::kClosed;
+  finish_all(kDoneInternalError, info.reason.empty() ? "connection closed" : info.reason);
   SessionHandler* h = handler_;
   handler_ = nullptr;
   if (h) h->on_closed(info.code, info.reason);

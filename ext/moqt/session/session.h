@@ -140,6 +140,8 @@ class Session final : public quic::TransportHandler {
 
   void set_session_handler(SessionHandler* h) { handler_ = h; }
   bool ready() const { return state_ == State::kReady; }
+  // True from the moment the session ends, including inside the on_done()/on_fetch_error() calls
+  // that end its subscriptions and fetches (so a handler can tell a session end from PUBLISH_DONE).
   bool closed() const { return state_ == State::kClosed; }
   Draft draft() const { return draft_; }
   // The peer's MOQT_IMPLEMENTATION setup option ("" if it sent none), known once ready.
@@ -171,7 +173,9 @@ class Session final : public quic::TransportHandler {
   std::optional<uint64_t> publish(std::shared_ptr<TrackPublisher> track, std::function<void(bool ok, uint64_t code)> done);
 
   // --- session ---
-  void goaway(const std::string& new_uri);
+  // Asks the peer to move (a server may name a new URI; "" = reconnect to the same one). After
+  // `timeout` (0 = never) a session still open is closed with GOAWAY_TIMEOUT.
+  void goaway(const std::string& new_uri, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void close(uint64_t code, const std::string& reason);
 
   // quic::TransportHandler
@@ -277,8 +281,8 @@ class Session final : public quic::TransportHandler {
   std::vector<std::pair<wire::ControlMessage, quic::StreamId>> early_messages_;  // -18 requests before the peer's SETUP
   std::string peer_implementation_;
   bool omit_largest_object_ = false;  // peer_workarounds: @moq/net at -18
-  std::optional<std::string> pending_goaway_;
-  quic::EventLoop::TimerId setup_timer_ = 0;
+  std::optional<std::pair<std::string, std::chrono::milliseconds>> pending_goaway_;
+  quic::EventLoop::TimerId setup_timer_ = 0, goaway_timer_ = 0;
   SessionStats stats_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
