@@ -189,6 +189,49 @@ TEST_P(FlowsTest, CongestedLinkKeepsTheBaseLayerAndSacrificesEnhancementLayers) 
   EXPECT_GT(resets, 0u);
 }
 
+TEST_P(FlowsTest, DeliveryTimeoutDropsLateObjectsInsteadOfQueueingThem) {
+  // A subscriber asking for a 300 ms DELIVERY_TIMEOUT on a link far slower than the track: the
+  // publisher resets subgroups whose objects waited longer, so the newest group arrives promptly
+  // instead of after the whole backlog (the queue bound is out of the way here).
+  ServerConfig sc;
+  sc.quic.impairment.rate_bps = 2'000'000;
+  sc.quic.impairment.queue_limit = 64;
+  sc.session.max_queued_bytes = 64 << 20;
+  start_server(sc);
+  Events& ev = events_.emplace_back();
+  Client* c = connect(ev);
+  ASSERT_TRUE(c);
+  Sub& s = subs_.emplace_back();
+  SubscribeOptions so;
+  so.delivery_timeout_ms = 300;
+  loop_.run_sync([&] { c->session().subscribe(kTrack, so, &s); });
+  ASSERT_TRUE(s.wait([&] { return s.ok.has_value(); }));
+  // A burst (say the publisher's uplink stalled and caught up): 30 groups at once, 900 KB, 3.6 s
+  // of this link. Then, after a pause, a fresh group.
+  constexpr int kBurst = 30, kPerGroup = 5;
+  for (int g = 0; g < kBurst; ++g)
+    for (int o = 0; o < kPerGroup; ++o) write(g, o, 0, 6000);
+  std::this_thread::sleep_for(600ms);
+  for (int o = 0; o < kPerGroup; ++o) write(kBurst, o, 0, 6000);
+  const auto written = std::chrono::steady_clock::now();
+  // Without the timeout the fresh group waits for the backlog; with it, the backlog is gone.
+  auto fresh = [&] {
+    size_t n = 0;
+    for (auto& o : s.objects) n += o.location.group == kBurst;
+    return n;
+  };
+  ASSERT_TRUE(s.wait([&] { return fresh() == kPerGroup; }, 20s));
+  EXPECT_LT(std::chrono::steady_clock::now() - written, 1500ms);
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    EXPECT_LT(s.objects.size(), size_t((kBurst + 1) * kPerGroup)) << "late objects should have been dropped";
+  }
+  SessionStats st;
+  loop_.run_sync([&] { st = server_->sessions().at(0)->stats(); });
+  EXPECT_GT(st.streams_reset_for_delivery_timeout, 0u);
+  EXPECT_EQ(st.streams_reset_for_congestion, 0u);
+}
+
 TEST_P(FlowsTest, UpdateTurnsForwardingOffAndOn) {
   start_server();
   Events& ev = events_.emplace_back();

@@ -78,19 +78,78 @@ struct Session::OutgoingSubscription : ObjectSink {
   GroupOrder order = GroupOrder::kAscending;
   struct Out {
     StreamId stream;
+    uint64_t group;
     uint64_t last_object;
     bool properties;  // the header said every object carries a properties block
+    uint64_t written = 0;  // bytes handed to the transport
+    // (when, end offset) of each object still possibly unsent: for the delivery timeout.
+    std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> marks;
   };
   std::map<std::pair<uint64_t, uint64_t>, Out> streams;  // (group, subgroup) -> open stream
-  std::map<StreamId, uint64_t> finishing;  // FIN queued, data still waiting to go: stream -> group
+  std::map<StreamId, Out> finishing;  // FIN queued, data still waiting to go
+  // Subgroups reset for lateness: their later objects are dropped too (bounded: recent groups).
+  std::set<std::pair<uint64_t, uint64_t>> expired;
   uint64_t streams_opened = 0;
   bool ended = false;
+  std::chrono::milliseconds delivery_timeout{0};
+  quic::EventLoop::TimerId timeout_timer = 0;
 
   explicit OutgoingSubscription(Session& sess) : s(sess) {}
   ~OutgoingSubscription() override {
     if (track) track->remove_sink(this);
+    if (timeout_timer) s.t_.loop().cancel_timer(timeout_timer);
     for (auto& [k, out] : streams) s.stream_owner_.erase(out.stream);
-    for (auto& [id, g] : finishing) s.stream_owner_.erase(id);
+    for (auto& [id, out] : finishing) s.stream_owner_.erase(id);
+  }
+
+  // DELIVERY_TIMEOUT: an object not sent within the timeout is dropped by resetting its
+  // subgroup's stream (-14 §7.2.2.1, -18 §10.2.2); checked a few times per timeout period.
+  void set_delivery_timeout(uint64_t subscriber_ms) {
+    uint64_t ms = subscriber_ms;
+    if (const uint64_t pub = track->options().delivery_timeout_ms; pub && (!ms || pub < ms)) ms = pub;
+    delivery_timeout = std::chrono::milliseconds(ms);
+    if (ms && !timeout_timer) schedule_timeout_check();
+  }
+  void schedule_timeout_check() {
+    const auto period = std::clamp(delivery_timeout / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+    timeout_timer = s.t_.loop().add_timer(period, [this] {
+      timeout_timer = 0;
+      if (!delivery_timeout.count()) return;  // turned off by an update
+      expire_late();
+      schedule_timeout_check();
+    });
+  }
+  void reset_late(StreamId id) {
+    s.t_.reset_stream(id, kResetDeliveryTimeout);
+    s.stream_owner_.erase(id);
+    ++s.stats_.streams_reset_for_delivery_timeout;
+  }
+  // Whether the oldest object not yet sent on `out` has waited longer than the timeout.
+  bool late(Out& out, std::chrono::steady_clock::time_point now) {
+    const uint64_t sent = out.written - std::min<uint64_t>(out.written, s.t_.queued_bytes(out.stream));
+    while (!out.marks.empty() && out.marks.front().second <= sent) out.marks.pop_front();
+    return !out.marks.empty() && now - out.marks.front().first > delivery_timeout;
+  }
+  void expire_late() {
+    if (s.state_ != State::kReady) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = finishing.begin(); it != finishing.end();) {
+      if (late(it->second, now)) {
+        reset_late(it->first);
+        it = finishing.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = streams.begin(); it != streams.end();) {
+      if (late(it->second, now)) {
+        reset_late(it->second.stream);
+        expired.insert(it->first);
+        it = streams.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
 
   uint64_t priority_key(uint64_t group, uint64_t subgroup, uint8_t pub_prio) const {
@@ -121,6 +180,13 @@ struct Session::OutgoingSubscription : ObjectSink {
       return;
     }
     const auto key = std::make_pair(o.location.group, o.subgroup);
+    if (!expired.empty()) {
+      if (expired.count(key)) {
+        ++s.stats_.objects_dropped;
+        return;
+      }
+      while (!expired.empty() && expired.begin()->first + 8 < o.location.group) expired.erase(expired.begin());
+    }
     auto it = streams.find(key);
     Bytes hdr;
     std::optional<uint64_t> prev;
@@ -142,7 +208,7 @@ struct Session::OutgoingSubscription : ObjectSink {
       h.has_properties = track->options().object_properties || !o.properties.empty();
       if (encode_subgroup_header(h, s.draft_, hdr)) return;
       t.set_priority(*id, priority_key(o.location.group, o.subgroup, o.publisher_priority));
-      it = streams.emplace(key, Out{*id, 0, h.has_properties}).first;
+      it = streams.emplace(key, Out{*id, o.location.group, 0, h.has_properties}).first;
       s.stream_owner_[*id] = request_id;
       ++streams_opened;
     } else {
@@ -155,6 +221,8 @@ struct Session::OutgoingSubscription : ObjectSink {
     if (it->second.properties) oh.properties = o.properties;  // else: dropped (set object_properties)
     if (encode_subgroup_object(oh, prev, it->second.properties, s.draft_, hdr)) return;
     it->second.last_object = o.location.object;
+    it->second.written += hdr.size() + o.payload.data.size();
+    if (delivery_timeout.count()) it->second.marks.emplace_back(std::chrono::steady_clock::now(), it->second.written);
     t.write(it->second.stream, SendBuffer::take(std::move(hdr)), false);
     if (!o.payload.data.empty()) t.write(it->second.stream, o.payload, false);  // shared, no copy
     ++s.stats_.objects_sent;
@@ -167,7 +235,7 @@ struct Session::OutgoingSubscription : ObjectSink {
   void limit_queue(uint64_t newest_group) {
     size_t queued = 0;
     for (auto& [k, out] : streams) queued += s.t_.queued_bytes(out.stream);
-    for (auto& [id, g] : finishing) queued += s.t_.queued_bytes(id);
+    for (auto& [id, out] : finishing) queued += s.t_.queued_bytes(id);
     if (queued <= s.cfg_.max_queued_bytes) return;
     auto reset = [&](StreamId id) {
       s.t_.reset_stream(id, kResetDeliveryTimeout);
@@ -175,7 +243,7 @@ struct Session::OutgoingSubscription : ObjectSink {
       ++s.stats_.streams_reset_for_congestion;
     };
     for (auto it = finishing.begin(); it != finishing.end();) {
-      if (it->second < newest_group) {
+      if (it->second.group < newest_group) {
         reset(it->first);
         it = finishing.erase(it);
       } else {
@@ -197,7 +265,7 @@ struct Session::OutgoingSubscription : ObjectSink {
     if (it == streams.end()) return;
     s.t_.write(it->second.stream, SendBuffer{}, true);
     // Until its bytes are out the stream still counts against the queue bound (and may be reset).
-    if (s.t_.queued_bytes(it->second.stream) > 0) finishing[it->second.stream] = group;
+    if (s.t_.queued_bytes(it->second.stream) > 0) finishing.emplace(it->second.stream, std::move(it->second));
     else s.stream_owner_.erase(it->second.stream);
     streams.erase(it);
   }
@@ -823,6 +891,7 @@ void Session::on_subscribe(const Subscribe& m, StreamId stream) {
   sub->request_stream = stream;
   sub->forward = m.params.forward.value_or(true);
   sub->subscriber_priority = m.params.subscriber_priority.value_or(128);
+  sub->set_delivery_timeout(m.params.delivery_timeout.value_or(0));
   const GroupOrder want = m.params.group_order.value_or(GroupOrder::kPublisher);
   sub->order = want == GroupOrder::kPublisher ? track->options().group_order : want;
   const std::optional<Location> largest = track->largest();
@@ -1031,6 +1100,7 @@ void Session::on_request_update(const RequestUpdate& m, StreamId stream) {
   OutgoingSubscription& s = *it->second;
   if (m.params.forward) s.forward = *m.params.forward;
   if (m.params.subscriber_priority) s.subscriber_priority = *m.params.subscriber_priority;
+  if (m.params.delivery_timeout) s.set_delivery_timeout(*m.params.delivery_timeout);
   if (m.params.filter) {
     if (m.params.filter->type == FilterType::kAbsoluteStart || m.params.filter->type == FilterType::kAbsoluteRange)
       s.start = std::max(s.start, m.params.filter->start);
@@ -1116,6 +1186,7 @@ void Session::on_request_ok(const RequestOk& m, StreamId stream) {
     sub->request_stream = r.stream;
     sub->forward = m.params.forward.value_or(true);
     sub->subscriber_priority = m.params.subscriber_priority.value_or(128);
+    sub->set_delivery_timeout(m.params.delivery_timeout.value_or(0));
     sub->order = r.published->options().group_order;
     if (m.params.filter && (m.params.filter->type == FilterType::kAbsoluteStart ||
                             m.params.filter->type == FilterType::kAbsoluteRange))

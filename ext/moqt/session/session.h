@@ -127,7 +127,9 @@ class SessionHandler {
 
 struct SessionStats {
   uint64_t objects_sent = 0, objects_received = 0, bytes_sent = 0, bytes_received = 0;
-  uint64_t streams_reset_for_congestion = 0, objects_dropped = 0;
+  uint64_t streams_reset_for_congestion = 0;        // queue bound (max_queued_bytes) exceeded
+  uint64_t streams_reset_for_delivery_timeout = 0;  // an object waited longer than DELIVERY_TIMEOUT
+  uint64_t objects_dropped = 0;
   size_t incoming_subscriptions = 0, outgoing_subscriptions = 0;
 };
 
