@@ -4,33 +4,19 @@
 //   sender:   videotestsrc is-live ! x264enc tune=zerolatency ! moqsink (listener)
 //   receiver: moqsrc (caller) ! h264parse ! avdec_h264 ! appsink
 //
-// Capture time of a frame = the clock time videotestsrc stamped it with (base time + PTS). The
-// receiver reads the sender's PTS from the GstReferenceTimestampMeta moqsrc attaches
-// (timestamp/x-moq-sender-pts) and subtracts the encoder's constant PTS shift (x264enc starts at
-// 1000 h), measured on the encoder's pads. Latency = clock time when the decoded frame reaches the
-// appsink - capture time. Prints min / median / p95 / max.
+// Capture time of a frame = the wall-clock time moqsink sends as the LOC Timestamp (the frame's
+// running time on the pipeline clock, anchored to the wall clock), which moqsrc attaches as a
+// GstReferenceTimestampMeta (timestamp/x-unix). Latency = wall-clock time when the decoded frame
+// reaches the appsink - capture time. Prints min / median / p95 / max.
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 namespace {
-
-struct Shift {
-  std::atomic<bool> have_in{false}, have_out{false};
-  std::atomic<GstClockTime> in{0}, out{0};
-};
-
-GstPadProbeReturn first_pts(GstPad*, GstPadProbeInfo* info, gpointer data) {
-  auto* slot = static_cast<std::pair<std::atomic<bool>*, std::atomic<GstClockTime>*>*>(data);
-  GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
-  if (b && GST_BUFFER_PTS_IS_VALID(b) && !slot->first->exchange(true)) slot->second->store(GST_BUFFER_PTS(b));
-  return GST_PAD_PROBE_OK;
-}
 
 GstElement* launch(const std::string& desc) {
   GError* err = nullptr;
@@ -84,21 +70,10 @@ int main(int argc, char** argv) {
 
   GstElement* snd = launch("videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=" +
                            std::to_string(width) + ",height=" + std::to_string(height) + ",framerate=" +
-                           std::to_string(fps) + "/1 ! x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max=" +
+                           std::to_string(fps) + "/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=" +
                            std::to_string(fps) + " ! video/x-h264,stream-format=byte-stream,alignment=au ! "
                            "moqsink name=sink uri=moqt://127.0.0.1:0/live/cam?mode=listener");
   if (!snd) return 1;
-  Shift shift;
-  GstElement* enc = gst_bin_get_by_name(GST_BIN(snd), "enc");
-  std::pair<std::atomic<bool>*, std::atomic<GstClockTime>*> in_slot{&shift.have_in, &shift.in},
-      out_slot{&shift.have_out, &shift.out};
-  GstPad* ep = gst_element_get_static_pad(enc, "sink");
-  gst_pad_add_probe(ep, GST_PAD_PROBE_TYPE_BUFFER, first_pts, &in_slot, nullptr);
-  gst_object_unref(ep);
-  ep = gst_element_get_static_pad(enc, "src");
-  gst_pad_add_probe(ep, GST_PAD_PROBE_TYPE_BUFFER, first_pts, &out_slot, nullptr);
-  gst_object_unref(ep);
-  gst_object_unref(enc);
   if (gst_element_set_state(snd, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE || bus_error(snd)) return 1;
   GstElement* sink = gst_bin_get_by_name(GST_BIN(snd), "sink");
   guint port = 0;
@@ -114,7 +89,7 @@ int main(int argc, char** argv) {
   gst_pipeline_use_clock(GST_PIPELINE(rcv), clock);
   if (gst_element_set_state(rcv, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) return 1;
   GstElement* out = gst_bin_get_by_name(GST_BIN(rcv), "out");
-  GstCaps* want = gst_caps_new_empty_simple("timestamp/x-moq-sender-pts");
+  GstCaps* want = gst_caps_new_empty_simple("timestamp/x-unix");
   std::vector<double> ms;
   const gint64 deadline = g_get_monotonic_time() + (gint64(frames) * 1000 / fps + 20000) * 1000;
   int rc = 0;
@@ -125,14 +100,10 @@ int main(int argc, char** argv) {
     }
     GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 100 * GST_MSECOND);
     if (!s) continue;
-    const GstClockTime now = gst_clock_get_time(clock);
+    const GstClockTime now = GstClockTime(g_get_real_time()) * GST_USECOND;
     GstBuffer* b = gst_sample_get_buffer(s);
-    GstReferenceTimestampMeta* m = gst_buffer_get_reference_timestamp_meta(b, want);
-    if (m && shift.have_in && shift.have_out) {
-      const GstClockTime raw_pts = m->timestamp - (shift.out.load() - shift.in.load());
-      const GstClockTime captured = gst_element_get_base_time(snd) + raw_pts;
-      ms.push_back(double(GST_CLOCK_DIFF(captured, now)) / GST_MSECOND);
-    }
+    if (GstReferenceTimestampMeta* m = gst_buffer_get_reference_timestamp_meta(b, want))
+      ms.push_back(double(GST_CLOCK_DIFF(m->timestamp, now)) / GST_MSECOND);
     gst_sample_unref(s);
   }
   gst_caps_unref(want);

@@ -1,5 +1,8 @@
 #include "catalog.h"
 
+#include <optional>
+#include <utility>
+
 #include <json-glib/json-glib.h>
 
 #include <cstdio>
@@ -140,47 +143,68 @@ std::string build_catalog(const std::vector<CatalogTrack>& tracks) {
   return out;
 }
 
-GstCaps* caps_from_catalog(const std::string& json, const std::string& track, std::string* error) {
+namespace {
+GstCaps* caps_of_entry(JsonObject* t, const std::string& track, std::string* error) {
+  if (json_object_has_member(t, "gstCaps"))
+    if (GstCaps* c = gst_caps_from_string(json_object_get_string_member(t, "gstCaps"))) return c;
+  const gchar* codec = json_object_has_member(t, "codec") ? json_object_get_string_member(t, "codec") : "";
+  const std::string c(codec ? codec : "");
+  if (c.rfind("avc1", 0) == 0 || c.rfind("avc3", 0) == 0)
+    return gst_caps_from_string("video/x-h264,stream-format=byte-stream,alignment=au");
+  if (c.rfind("hev1", 0) == 0 || c.rfind("hvc1", 0) == 0)
+    return gst_caps_from_string("video/x-h265,stream-format=byte-stream,alignment=au");
+  if (c == "vp8") return gst_caps_from_string("video/x-vp8");
+  if (c.rfind("vp09", 0) == 0) return gst_caps_from_string("video/x-vp9");
+  if (c.rfind("av01", 0) == 0) return gst_caps_from_string("video/x-av1");
+  if (c == "opus") return gst_caps_from_string("audio/x-opus,channel-mapping-family=0");
+  if (error) *error = "catalog lists track '" + track + "' with an unknown codec '" + c + "'";
+  return nullptr;
+}
+}  // namespace
+
+std::optional<std::vector<CatalogEntry>> tracks_from_catalog(const std::string& json, std::string* error) {
   JsonParser* p = json_parser_new();
   GError* err = nullptr;
-  GstCaps* out = nullptr;
   if (!json_parser_load_from_data(p, json.data(), gssize(json.size()), &err)) {
     if (error) *error = std::string("catalog is not JSON: ") + err->message;
     g_error_free(err);
     g_object_unref(p);
-    return nullptr;
+    return std::nullopt;
   }
   JsonNode* root = json_parser_get_root(p);
   JsonObject* o = root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : nullptr;
   JsonArray* tracks = o && json_object_has_member(o, "tracks") ? json_object_get_array_member(o, "tracks") : nullptr;
-  for (guint i = 0; tracks && i < json_array_get_length(tracks) && !out; ++i) {
+  if (!tracks) {
+    if (error) *error = "catalog has no 'tracks' array";
+    g_object_unref(p);
+    return std::nullopt;
+  }
+  std::vector<CatalogEntry> out;
+  for (guint i = 0; i < json_array_get_length(tracks); ++i) {
     JsonNode* tn = json_array_get_element(tracks, i);
     if (!JSON_NODE_HOLDS_OBJECT(tn)) continue;
     JsonObject* t = json_node_get_object(tn);
-    if (!json_object_has_member(t, "name") || track != json_object_get_string_member(t, "name")) continue;
-    if (json_object_has_member(t, "gstCaps")) {
-      out = gst_caps_from_string(json_object_get_string_member(t, "gstCaps"));
-      if (out) break;
-    }
-    const gchar* codec = json_object_has_member(t, "codec") ? json_object_get_string_member(t, "codec") : "";
-    const std::string c(codec ? codec : "");
-    if (c.rfind("avc1", 0) == 0 || c.rfind("avc3", 0) == 0)
-      out = gst_caps_from_string("video/x-h264,stream-format=byte-stream,alignment=au");
-    else if (c.rfind("hev1", 0) == 0 || c.rfind("hvc1", 0) == 0)
-      out = gst_caps_from_string("video/x-h265,stream-format=byte-stream,alignment=au");
-    else if (c == "vp8")
-      out = gst_caps_from_string("video/x-vp8");
-    else if (c.rfind("vp09", 0) == 0)
-      out = gst_caps_from_string("video/x-vp9");
-    else if (c.rfind("av01", 0) == 0)
-      out = gst_caps_from_string("video/x-av1");
-    else if (c == "opus")
-      out = gst_caps_from_string("audio/x-opus,channel-mapping-family=0");
-    else if (error)
-      *error = "catalog lists track '" + track + "' with an unknown codec '" + c + "'";
+    if (!json_object_has_member(t, "name")) continue;
+    const gchar* name = json_object_get_string_member(t, "name");
+    if (!name || !*name) continue;
+    std::string why;
+    GstCaps* caps = caps_of_entry(t, name, &why);
+    if (!caps && error && error->empty()) *error = why;
+    out.push_back({name, caps});
+  }
+  g_object_unref(p);
+  return out;
+}
+
+GstCaps* caps_from_catalog(const std::string& json, const std::string& track, std::string* error) {
+  auto tracks = tracks_from_catalog(json, error);
+  if (!tracks) return nullptr;
+  GstCaps* out = nullptr;
+  for (CatalogEntry& e : *tracks) {
+    if (e.name == track && !out) out = std::exchange(e.caps, nullptr);
+    if (e.caps) gst_caps_unref(e.caps);
   }
   if (!out && error && error->empty()) *error = "catalog has no track '" + track + "'";
-  g_object_unref(p);
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include <gst/gst.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,13 @@ struct CatalogTrack {
 std::string build_catalog(const std::vector<CatalogTrack>& tracks);
 // WebCodecs codec string for caps ("avc1.64001f", "vp8", "opus", ...), "" if unknown.
 std::string codec_string(const GstCaps* caps);
+// Every track a catalog lists, with its caps (owned by the caller; null when the codec is
+// unknown), in catalog order; nullopt if the text is not a catalog.
+struct CatalogEntry {
+  std::string name;
+  GstCaps* caps = nullptr;
+};
+std::optional<std::vector<CatalogEntry>> tracks_from_catalog(const std::string& json, std::string* error);
 // Caps of `track` from a catalog (our gstCaps field, else derived from the codec string); null
 // if the catalog does not list it or cannot be parsed.
 GstCaps* caps_from_catalog(const std::string& json, const std::string& track, std::string* error);

@@ -8,6 +8,7 @@
 #include <gst/codecparsers/gsth265parser.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct _GstMoqSinkPad {
   guint64 group, next_object;
   GstClockTime group_start;
   gboolean started;
+  GstSegment segment;  // for running time: one timeline across pads whatever each encoder's PTS origin
 };
 
 G_DEFINE_TYPE(GstMoqSinkPad, gst_moq_sink_pad, GST_TYPE_PAD)
@@ -83,7 +85,7 @@ static void gst_moq_sink_pad_class_init(GstMoqSinkPadClass* k) {
   g->finalize = gst_moq_sink_pad_finalize;
   g_object_class_install_property(
       g, PAD_PROP_TRACK,
-      g_param_spec_string("track", "Track", "MoQT track name (in the URI's namespace)", nullptr,
+      g_param_spec_string("track", "Track", "MoQT track name in the URI's namespace (default: the kind of media linked to the pad: video, audio, then video1, audio1, ...)", nullptr,
                           GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       g, PAD_PROP_PRIORITY,
@@ -110,6 +112,7 @@ static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
   p->layer_mapping = FALSE;
   p->publisher = nullptr;
   p->caps = nullptr;
+  gst_segment_init(&p->segment, GST_FORMAT_TIME);
   p->group = 0;
   p->next_object = 0;
   p->group_start = GST_CLOCK_TIME_NONE;
@@ -125,6 +128,10 @@ struct _GstMoqSink {
   std::shared_ptr<moqt::session::TrackPublisher>* catalog;
   guint64 catalog_group;
   guint pad_count;
+  // Capture time anchor (first buffer): wall clock (µs since the epoch) at a pipeline clock time.
+  gboolean have_anchor;
+  gint64 anchor_wall_us;
+  GstClockTime anchor_clock;
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
@@ -223,8 +230,30 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     o.subgroup = layer;
     o.publisher_priority = uint8_t(std::min<guint>(255, p->priority + layer));
   }
-  if (GST_CLOCK_TIME_IS_VALID(pts))  // presentation time in µs (LOC-04 timestamp property 0x10)
-    o.properties.push_back(moqt::wire::KeyValuePair::integer(0x10, pts / 1000));
+  // LOC Timestamp (0x10): the capture time as wall clock µs since the epoch (LOC's default, what
+  // browsers expect), from this buffer's running time on the pipeline clock, so every pad shares
+  // one timeline. Without a clock: media time in µs, declared by a Timescale (0x08) of 1000000.
+  const GstClockTime rt = GST_CLOCK_TIME_IS_VALID(pts) ? gst_segment_to_running_time(&p->segment, GST_FORMAT_TIME, pts)
+                                                       : GST_CLOCK_TIME_NONE;
+  if (GST_CLOCK_TIME_IS_VALID(rt)) {
+    GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+    if (clock) {
+      const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
+      GST_OBJECT_LOCK(self);
+      if (!self->have_anchor) {
+        self->anchor_clock = gst_clock_get_time(clock);
+        self->anchor_wall_us = g_get_real_time();
+        self->have_anchor = TRUE;
+      }
+      const gint64 wall = self->anchor_wall_us + GST_CLOCK_DIFF(self->anchor_clock, base + rt) / 1000;
+      GST_OBJECT_UNLOCK(self);
+      gst_object_unref(clock);
+      o.properties.push_back(moqt::wire::KeyValuePair::integer(0x10, uint64_t(wall)));
+    } else {
+      o.properties.push_back(moqt::wire::KeyValuePair::integer(0x08, 1000000));
+      o.properties.push_back(moqt::wire::KeyValuePair::integer(0x10, rt / 1000));
+    }
+  }
   // The payload keeps the mapped GstBuffer alive until QUIC has it acknowledged everywhere.
   GstMapInfo* map = new GstMapInfo;
   if (!gst_buffer_map(buf, map, GST_MAP_READ)) {
@@ -270,6 +299,11 @@ static void gst_moq_sink_publish_catalog(GstMoqSink* self) {
 static gboolean gst_moq_sink_event(GstPad* pad, GstObject* parent, GstEvent* ev) {
   GstMoqSink* self = GST_MOQ_SINK(parent);
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
+  if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
+    const GstSegment* seg;
+    gst_event_parse_segment(ev, &seg);
+    if (seg->format == GST_FORMAT_TIME) gst_segment_copy_into(seg, &p->segment);
+  }
   if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS) {
     GstCaps* caps;
     gst_event_parse_caps(ev, &caps);
@@ -299,7 +333,7 @@ static GstPad* gst_moq_sink_request_new_pad(GstElement* e, GstPadTemplate* templ
                                      "template", templ, nullptr));
   g_free(pad_name);
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
-  p->track = n == 0 ? g_strdup("video") : g_strdup_printf("track%u", n);
+  p->track = nullptr;  // named at start from what is linked to it (video, audio, ...) unless set
   gst_pad_set_chain_function(pad, gst_moq_sink_chain);
   gst_pad_set_event_function(pad, gst_moq_sink_event);
   gst_element_add_pad(e, pad);
@@ -353,6 +387,30 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
     pads.push_back({GST_MOQ_SINK_PAD(gst_object_ref(p)), p->track ? p->track : "", p->priority});
   }
   GST_OBJECT_UNLOCK(self);
+  // Unnamed pads get their media kind as track name (video, audio, video1, ...), from the caps
+  // upstream can produce, so players and catalogs see meaningful names.
+  std::set<std::string> taken;
+  for (auto& pt : pads) taken.insert(pt.track);
+  for (auto& pt : pads) {
+    if (!pt.track.empty()) continue;
+    std::string kind = "track";
+    if (GstCaps* c = gst_pad_peer_query_caps(GST_PAD(pt.pad), nullptr)) {
+      if (!gst_caps_is_empty(c) && !gst_caps_is_any(c)) {
+        const std::string n = gst_structure_get_name(gst_caps_get_structure(c, 0));
+        if (n.rfind("video/", 0) == 0) kind = "video";
+        else if (n.rfind("audio/", 0) == 0) kind = "audio";
+      }
+      gst_caps_unref(c);
+    }
+    std::string name = kind;
+    for (int i = 1; taken.count(name); ++i) name = kind + std::to_string(i);
+    taken.insert(name);
+    pt.track = name;
+    GST_OBJECT_LOCK(self);
+    pt.pad->track = g_strdup(name.c_str());
+    GST_OBJECT_UNLOCK(self);
+    GST_INFO_OBJECT(self, "pad %s publishes track '%s'", GST_PAD_NAME(pt.pad), name.c_str());
+  }
   std::vector<std::shared_ptr<moqt::session::TrackPublisher>> publishers;
   for (auto& pt : pads) {
     moqt::session::TrackOptions to;
@@ -371,6 +429,7 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
   }
   self->catalog = new std::shared_ptr<moqt::session::TrackPublisher>(catalog);
   self->catalog_group = 0;
+  self->have_anchor = FALSE;
   self->conn = new std::shared_ptr<Connection>(conn);
   GST_OBJECT_UNLOCK(self);
   for (auto& pt : pads) gst_object_unref(pt.pad);

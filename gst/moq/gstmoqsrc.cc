@@ -1,13 +1,21 @@
-// moqsrc: a live source that subscribes to one MoQT track (caller mode) or accepts a PUBLISH of
-// it (listener mode) and pushes one buffer per object. Objects are handed over from the engine
-// thread through a bounded queue; create() never blocks the engine.
+// moqsrc: a live source bin for one MoQ broadcast. It reads the broadcast's catalog, exposes one
+// sometimes pad per track (src_<track>) with the catalog's caps and then signals no-more-pads,
+// so decodebin3 / playbin pick up audio and video together. Each pad is an internal appsrc fed
+// from the engine thread (never blocking it: bounded, oldest dropped); timestamps are mapped
+// onto the pipeline's running time with one offset shared by all pads, so A/V stay aligned.
+//
+// Threads: the engine thread delivers objects and session events; pads are created on a
+// GStreamer helper thread (gst_element_call_async) under `expose_mu`; PTS mapping and GAP events
+// happen in each appsrc's streaming thread (a pad probe).
 #include "gstmoqsrc.h"
 
-#include <gst/base/gstpushsrc.h>
+#include <gst/app/gstappsrc.h>
 
-#include <condition_variable>
 #include <deque>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 
 #include "catalog.h"
 #include "gstmoqsink.h"
@@ -17,282 +25,464 @@ GST_DEBUG_CATEGORY_STATIC(moq_src_debug);
 #define GST_CAT_DEFAULT moq_src_debug
 
 using namespace moqgst;
+using moqt::session::ReceivedObject;
 
 namespace {
-constexpr size_t kMaxQueued = 2000;  // objects waiting for create(); beyond that the oldest go
-}
+constexpr guint kMaxQueuedBuffers = 2000;  // per pad; beyond that appsrc drops the oldest
+constexpr size_t kMaxPending = 500;        // objects of a pushed track waiting for its pad
+constexpr uint64_t kLocTimestamp = 0x10;   // LOC Timestamp property
+constexpr uint64_t kLocTimescale = 0x08;   // LOC Timescale: present = media time in these units
 
-struct SrcState {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<moqt::session::ReceivedObject> queue;
-  bool flushing = false;
-  bool eos = false;
-  bool dropped = false;
-  std::string error;
-  GstCaps* catalog_caps = nullptr;  // the track's caps from the broadcast catalog
-  bool caps_sent = false;
+// The sender's capture time travels with each buffer as a GstReferenceTimestampMeta:
+// timestamp/x-unix (ns since the epoch) for LOC's default wall-clock timestamps, or
+// timestamp/x-moq-media (ns of the sender's media time) when the sender gave a Timescale.
+GstCaps* wall_caps() {
+  static GstCaps* const c = gst_caps_new_empty_simple("timestamp/x-unix");
+  return c;
+}
+GstCaps* media_caps() {
+  static GstCaps* const c = gst_caps_new_empty_simple("timestamp/x-moq-media");
+  return c;
+}
+}  // namespace
+
+// One exposed track.
+struct TrackOut {
+  std::string name;
+  GstElement* appsrc = nullptr;  // owned by the bin; a ref held here too
+  bool video = false;            // DELTA_UNIT marks matter for video only
+  // Engine thread only.
+  bool have_last = false;
+  guint64 last_group = 0, last_object = 0;
+  std::deque<GstBuffer*> pending;  // listener: pushed before the pad existed
+  // Streaming thread only.
+  GstClockTime next_pts = GST_CLOCK_TIME_NONE;  // end of the previous buffer (GAP start)
+  ~TrackOut() {
+    for (GstBuffer* b : pending) gst_buffer_unref(b);
+    if (appsrc) gst_object_unref(appsrc);
+  }
+};
+
+// State shared between the element, the engine thread's callbacks and the helper threads.
+struct SrcShared {
+  GstElement* bin = nullptr;  // not reffed: every callback ends before the bin does
+  std::mutex mu;              // guards the fields below
+  std::map<std::string, std::shared_ptr<TrackOut>> tracks;
+  bool running = false;
+  bool catalog_seen = false;
+  bool exposed = false;  // no-more-pads sent
+  std::set<std::string> pushed;  // listener: tracks the peer PUBLISHed so far
+  bool have_offset = false;
+  GstClockTimeDiff offset = 0;  // running time - sender PTS, fixed by the first buffer of any pad
+  std::mutex expose_mu;         // serialises pad creation against stop
 };
 
 struct _GstMoqSrc {
-  GstPushSrc parent;
+  GstBin parent;
   CommonProps* common;
   gchar* track;
   GstCaps* caps;
   GstClockTime latency;
   gint max_layer;
+  guint catalog_timeout;  // ms
   std::shared_ptr<Connection>* conn;
-  SrcState* st;
-  // Streaming-thread state.
-  gboolean have_last;
-  guint64 last_group, last_object;
-  GstClockTimeDiff ts_offset;  // running time - sender PTS, fixed at the first buffer (signed:
-                               // senders such as x264enc start their PTS at 1000 h)
-  gboolean have_offset;
+  std::shared_ptr<SrcShared>* sh;
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
-       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_TRACK, PROP_CAPS, PROP_LATENCY, PROP_MAX_LAYER };
+       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_TRACK, PROP_CAPS, PROP_LATENCY, PROP_MAX_LAYER,
+       PROP_CATALOG_TIMEOUT };
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src_%s", GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS_ANY);
 
 static void gst_moq_src_uri_handler_init(gpointer iface, gpointer data);
 
-G_DEFINE_TYPE_WITH_CODE(GstMoqSrc, gst_moq_src, GST_TYPE_PUSH_SRC,
+G_DEFINE_TYPE_WITH_CODE(GstMoqSrc, gst_moq_src, GST_TYPE_BIN,
                         G_IMPLEMENT_INTERFACE(GST_TYPE_URI_HANDLER, gst_moq_src_uri_handler_init))
 
-static gboolean gst_moq_src_start(GstBaseSrc* bs) {
-  GstMoqSrc* self = GST_MOQ_SRC(bs);
+// --- engine thread: objects -> buffers ----------------------------------------------------------
+
+static GstBuffer* buffer_of(TrackOut& t, const ReceivedObject& o) {
+  GstBuffer* buf = gst_buffer_new_memdup(o.payload.data(), o.payload.size());
+  std::optional<uint64_t> ts, scale;
+  for (const auto& kv : o.properties) {
+    if (kv.is_bytes()) continue;
+    if (kv.type == kLocTimestamp) ts = kv.int_value;
+    if (kv.type == kLocTimescale && kv.int_value > 0) scale = kv.int_value;
+  }
+  if (ts)
+    gst_buffer_add_reference_timestamp_meta(
+        buf, scale ? media_caps() : wall_caps(),
+        scale ? gst_util_uint64_scale(*ts, GST_SECOND, *scale) : *ts * GST_USECOND, GST_CLOCK_TIME_NONE);
+  const bool new_group = !t.have_last || o.location.group != t.last_group;
+  if (t.video && (!new_group || o.location.object != 0)) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  // A skipped group or object: downstream hears DISCONT (and a GAP, from the pad probe).
+  if (t.have_last && ((new_group && o.location.group != t.last_group + 1) ||
+                      (!new_group && o.location.object != t.last_object + 1)))
+    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+  t.have_last = true;
+  t.last_group = o.location.group;
+  t.last_object = o.location.object;
+  return buf;
+}
+
+static ObjectCallback track_callback(std::shared_ptr<SrcShared> sh, std::shared_ptr<TrackOut> t,
+                                     std::optional<uint64_t> max_subgroup) {
+  return [sh, t, max_subgroup](const ReceivedObject& o) {
+    if (max_subgroup && o.subgroup > *max_subgroup) return;  // a pushed (PUBLISH) track: drop here
+    GstBuffer* buf = buffer_of(*t, o);
+    GstElement* appsrc = nullptr;
+    {
+      std::lock_guard<std::mutex> l(sh->mu);
+      if (!t->appsrc) {  // no pad yet (listener): keep a few until it exists
+        if (t->pending.size() >= kMaxPending) {
+          gst_buffer_unref(t->pending.front());
+          t->pending.pop_front();
+        }
+        t->pending.push_back(buf);
+        return;
+      }
+      appsrc = GST_ELEMENT(gst_object_ref(t->appsrc));
+    }
+    gst_app_src_push_buffer(GST_APP_SRC(appsrc), buf);  // never blocks: block=false, leaky
+    gst_object_unref(appsrc);
+  };
+}
+
+// --- streaming threads: timestamps and gaps -----------------------------------------------------
+
+static GstClockTime running_time_now(GstElement* e) {
+  GstClock* clock = gst_element_get_clock(e);
+  if (!clock) return 0;
+  const GstClockTime t = gst_clock_get_time(clock), base = gst_element_get_base_time(e);
+  gst_object_unref(clock);
+  return t > base ? t - base : 0;
+}
+
+struct ProbeData {
+  std::shared_ptr<SrcShared> sh;
+  std::shared_ptr<TrackOut> t;
+};
+
+static GstPadProbeReturn map_timestamps(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
+  auto* pd = static_cast<ProbeData*>(data);
+  GstBuffer* buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
+  GST_PAD_PROBE_INFO_DATA(info) = buf;
+  GstClockTime pts;
+  GstReferenceTimestampMeta* m = gst_buffer_get_reference_timestamp_meta(buf, wall_caps());
+  if (!m) m = gst_buffer_get_reference_timestamp_meta(buf, media_caps());
+  if (m) {
+    // The sender's PTS moved onto our running time with one offset for every pad.
+    std::lock_guard<std::mutex> l(pd->sh->mu);
+    if (!pd->sh->have_offset) {
+      pd->sh->offset = GST_CLOCK_DIFF(m->timestamp, running_time_now(pd->sh->bin));
+      pd->sh->have_offset = true;
+    }
+    const GstClockTimeDiff p = GstClockTimeDiff(m->timestamp) + pd->sh->offset;
+    pts = p > 0 ? GstClockTime(p) : 0;
+  } else {
+    pts = running_time_now(pd->sh->bin);  // no capture time: arrival time
+  }
+  GST_BUFFER_PTS(buf) = pts;
+  GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
+  TrackOut& t = *pd->t;
+  if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DISCONT) && GST_CLOCK_TIME_IS_VALID(t.next_pts) && pts > t.next_pts)
+    gst_pad_push_event(pad, gst_event_new_gap(t.next_pts, pts - t.next_pts));
+  t.next_pts = pts + (GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 0);
+  return GST_PAD_PROBE_OK;
+}
+
+// --- pads ------------------------------------------------------------------------------------
+
+struct Wanted {
+  std::string name;
+  GstCaps* caps;  // owned, may be null (downstream typefinds)
+};
+
+struct ExposeJob {
+  std::vector<Wanted> tracks;
+  bool last;  // then no-more-pads
+  ~ExposeJob() {
+    for (auto& w : tracks)
+      if (w.caps) gst_caps_unref(w.caps);
+  }
+};
+
+static void expose_tracks(GstElement* element, gpointer data) {
+  GstMoqSrc* self = GST_MOQ_SRC(element);
+  auto* job = static_cast<ExposeJob*>(data);
+  GST_OBJECT_LOCK(self);
+  std::shared_ptr<SrcShared> sh = *self->sh;
+  std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
+  const GstClockTime latency = self->latency;
+  const gint max_layer = self->max_layer;
+  GST_OBJECT_UNLOCK(self);
+  std::lock_guard<std::mutex> expose(sh->expose_mu);
+  {
+    std::lock_guard<std::mutex> l(sh->mu);
+    if (!sh->running || !conn) return;
+  }
+  std::optional<uint64_t> max_subgroup;
+  if (max_layer >= 0) max_subgroup = uint64_t(max_layer);
+  for (Wanted& w : job->tracks) {
+    std::shared_ptr<TrackOut> t;
+    {
+      std::lock_guard<std::mutex> l(sh->mu);
+      auto& slot = sh->tracks[w.name];
+      if (slot && slot->appsrc) {  // already exposed: a catalog update may change the caps
+        if (w.caps) gst_app_src_set_caps(GST_APP_SRC(slot->appsrc), w.caps);
+        continue;
+      }
+      if (!slot) {
+        slot = std::make_shared<TrackOut>();
+        slot->name = w.name;
+      }
+      t = slot;
+    }
+    GstElement* appsrc = gst_element_factory_make("appsrc", nullptr);
+    g_object_set(appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE, "block", FALSE,
+                 "max-buffers", guint64(kMaxQueuedBuffers), "max-bytes", guint64(0), "max-time", guint64(0),
+                 "leaky-type", GST_APP_LEAKY_TYPE_DOWNSTREAM /* drop the oldest */, "min-latency", gint64(latency),
+                 "max-latency", gint64(-1), nullptr);
+    if (w.caps) gst_app_src_set_caps(GST_APP_SRC(appsrc), w.caps);
+    t->video = w.caps && g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(w.caps, 0)), "video/");
+    GstPad* inner = gst_element_get_static_pad(appsrc, "src");
+    gst_pad_add_probe(inner, GST_PAD_PROBE_TYPE_BUFFER, map_timestamps, new ProbeData{sh, t},
+                      [](gpointer d) { delete static_cast<ProbeData*>(d); });
+    gst_bin_add(GST_BIN(self), appsrc);
+    const std::string pad_name = "src_" + w.name;
+    GstPad* ghost = gst_ghost_pad_new_from_template(pad_name.c_str(), inner,
+                                                    gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(self), "src_%s"));
+    gst_object_unref(inner);
+    gst_pad_set_active(ghost, TRUE);
+    gst_element_sync_state_with_parent(appsrc);
+    std::deque<GstBuffer*> pending;
+    {
+      std::lock_guard<std::mutex> l(sh->mu);
+      t->appsrc = GST_ELEMENT(gst_object_ref(appsrc));
+      pending.swap(t->pending);
+    }
+    GST_INFO_OBJECT(self, "exposing track '%s' as %s with caps %" GST_PTR_FORMAT, w.name.c_str(), pad_name.c_str(), static_cast<void*>(w.caps));
+    gst_element_add_pad(element, ghost);
+    for (GstBuffer* b : pending) gst_app_src_push_buffer(GST_APP_SRC(appsrc), b);
+    if (!conn->listener()) conn->subscribe(w.name, track_callback(sh, t, max_subgroup), max_subgroup);
+  }
+  if (job->last) {
+    bool first;
+    {
+      std::lock_guard<std::mutex> l(sh->mu);
+      first = !std::exchange(sh->exposed, true);
+    }
+    if (first) gst_element_no_more_pads(element);
+  }
+}
+
+static void schedule_expose(GstElement* el, std::vector<Wanted> tracks, bool last) {
+  auto* job = new ExposeJob{std::move(tracks), last};
+  gst_element_call_async(el, expose_tracks, job, [](gpointer d) { delete static_cast<ExposeJob*>(d); });
+}
+
+// --- start / stop ----------------------------------------------------------------------------
+
+static bool gst_moq_src_start(GstMoqSrc* self) {
   Settings s;
   std::string track;
   GST_OBJECT_LOCK(self);
   s = self->common->settings();
   track = self->track ? self->track : "";
+  GstCaps* manual_caps = self->caps ? gst_caps_ref(self->caps) : nullptr;
+  const guint catalog_timeout = self->catalog_timeout;
   const gint max_layer = self->max_layer;
+  std::shared_ptr<SrcShared> sh = *self->sh;
   GST_OBJECT_UNLOCK(self);
   if (s.uri.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("No URI set"), ("set the 'uri' property, e.g. moqt://host:4443/live"));
-    return FALSE;
+    if (manual_caps) gst_caps_unref(manual_caps);
+    return false;
   }
   std::string err;
   if (auto p = parse_uri(s.uri, &err); p && p->query.count("track")) track = p->query.at("track");
-  if (track.empty()) track = "video";
-  self->st->flushing = false;
-  self->st->eos = false;
-  self->st->error.clear();
-  self->st->queue.clear();
-  gst_caps_replace(&self->st->catalog_caps, nullptr);
-  self->st->caps_sent = false;
-  GST_OBJECT_LOCK(self);
-  const bool want_catalog = !self->caps;  // caps come from the catalog unless set by hand
-  GST_OBJECT_UNLOCK(self);
-  self->have_last = FALSE;
-  self->have_offset = FALSE;
+  {
+    std::lock_guard<std::mutex> l(sh->mu);
+    sh->tracks.clear();
+    sh->pushed.clear();
+    sh->running = true;
+    sh->catalog_seen = false;
+    sh->exposed = false;
+    sh->have_offset = false;
+  }
   GstElement* el = GST_ELEMENT(self);
-  SrcState* st = self->st;
   auto conn = Connection::create(
       s,
-      [el, st](const std::string& event, const std::string& detail) {
+      [el, sh](const std::string& event, const std::string& detail) {
         gst_element_post_message(el, gst_message_new_element(GST_OBJECT(el),
                                                              gst_structure_new("moq", "event", G_TYPE_STRING, event.c_str(),
                                                                                "detail", G_TYPE_STRING, detail.c_str(), nullptr)));
         GST_INFO_OBJECT(el, "%s: %s", event.c_str(), detail.c_str());
-        std::lock_guard<std::mutex> l(st->mu);
-        if (event == "error") st->error = detail;
-        if (event == "eos") st->eos = true;
-        st->cv.notify_all();
+        if (event == "error") {
+          GST_ELEMENT_ERROR(el, RESOURCE, READ, ("MoQT error"), ("%s", detail.c_str()));
+        } else if (event == "eos") {
+          // "<track>: PUBLISH_DONE ...": that track's pad ends.
+          const std::string name = detail.substr(0, detail.find(':'));
+          GstElement* appsrc = nullptr;
+          {
+            std::lock_guard<std::mutex> l(sh->mu);
+            auto it = sh->tracks.find(name);
+            if (it != sh->tracks.end() && it->second->appsrc) appsrc = GST_ELEMENT(gst_object_ref(it->second->appsrc));
+          }
+          if (appsrc) {
+            gst_app_src_end_of_stream(GST_APP_SRC(appsrc));
+            gst_object_unref(appsrc);
+          }
+        }
       },
       &err);
   if (!conn) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Cannot start MoQT on '%s'", s.uri.c_str()), ("%s", err.c_str()));
-    return FALSE;
-  }
-  std::optional<uint64_t> max_subgroup;
-  if (max_layer >= 0) max_subgroup = uint64_t(max_layer);
-  conn->subscribe(track, [st, max_subgroup](const moqt::session::ReceivedObject& o) {
-    if (max_subgroup && o.subgroup > *max_subgroup) return;  // a pushed (PUBLISH) track: drop here
-    std::lock_guard<std::mutex> l(st->mu);
-    if (st->queue.size() >= kMaxQueued) {
-      st->queue.pop_front();  // the pipeline is not keeping up: keep the newest
-      st->dropped = true;
-    }
-    st->queue.push_back(o);
-    st->cv.notify_all();
-  }, max_subgroup);
-  if (want_catalog) {
-    conn->subscribe(
-        kCatalogTrack,
-        [st, track, el](const moqt::session::ReceivedObject& o) {
-          if (o.location.object != 0) return;  // object 0 of each group is a full catalog
-          std::string err;
-          GstCaps* caps = caps_from_catalog(std::string(o.payload.begin(), o.payload.end()), track, &err);
-          if (!caps) {
-            GST_WARNING_OBJECT(el, "catalog: %s", err.c_str());
-            return;
-          }
-          std::lock_guard<std::mutex> l(st->mu);
-          gst_caps_replace(&st->catalog_caps, caps);
-          gst_caps_unref(caps);
-          st->caps_sent = false;
-          st->cv.notify_all();
-        },
-        {}, true);
+    if (manual_caps) gst_caps_unref(manual_caps);
+    return false;
   }
   GST_OBJECT_LOCK(self);
   self->conn = new std::shared_ptr<Connection>(conn);
   GST_OBJECT_UNLOCK(self);
-  g_object_notify(G_OBJECT(self), "port");
-  return TRUE;
-}
+  std::optional<uint64_t> max_subgroup;
+  if (max_layer >= 0) max_subgroup = uint64_t(max_layer);
 
-static gboolean gst_moq_src_stop(GstBaseSrc* bs) {
-  GstMoqSrc* self = GST_MOQ_SRC(bs);
-  GST_OBJECT_LOCK(self);
-  std::shared_ptr<Connection>* c = self->conn;
-  self->conn = nullptr;
-  GST_OBJECT_UNLOCK(self);
-  delete c;
-  std::lock_guard<std::mutex> l(self->st->mu);
-  self->st->queue.clear();
-  return TRUE;
-}
-
-static gboolean gst_moq_src_unlock(GstBaseSrc* bs) {
-  GstMoqSrc* self = GST_MOQ_SRC(bs);
-  std::lock_guard<std::mutex> l(self->st->mu);
-  self->st->flushing = true;
-  self->st->cv.notify_all();
-  return TRUE;
-}
-
-static gboolean gst_moq_src_unlock_stop(GstBaseSrc* bs) {
-  GstMoqSrc* self = GST_MOQ_SRC(bs);
-  std::lock_guard<std::mutex> l(self->st->mu);
-  self->st->flushing = false;
-  return TRUE;
-}
-
-static GstCaps* gst_moq_src_get_caps(GstBaseSrc* bs, GstCaps* filter) {
-  GstMoqSrc* self = GST_MOQ_SRC(bs);
-  GST_OBJECT_LOCK(self);
-  GstCaps* caps = self->caps ? gst_caps_ref(self->caps) : nullptr;
-  GST_OBJECT_UNLOCK(self);
-  if (!caps) {
-    std::lock_guard<std::mutex> l(self->st->mu);
-    caps = self->st->catalog_caps ? gst_caps_ref(self->st->catalog_caps) : gst_caps_new_any();
-  }
-  if (filter) {
-    GstCaps* i = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
-    gst_caps_unref(caps);
-    caps = i;
-  }
-  return caps;
-}
-
-static gboolean gst_moq_src_query(GstBaseSrc* bs, GstQuery* q) {
-  GstMoqSrc* self = GST_MOQ_SRC(bs);
-  if (GST_QUERY_TYPE(q) == GST_QUERY_LATENCY) {
-    GST_OBJECT_LOCK(self);
-    const GstClockTime lat = self->latency;
-    GST_OBJECT_UNLOCK(self);
-    gst_query_set_latency(q, TRUE, lat, GST_CLOCK_TIME_NONE);
-    return TRUE;
-  }
-  return GST_BASE_SRC_CLASS(gst_moq_src_parent_class)->query(bs, q);
-}
-
-static GstFlowReturn gst_moq_src_create(GstPushSrc* ps, GstBuffer** out) {
-  GstMoqSrc* self = GST_MOQ_SRC(ps);
-  SrcState* st = self->st;
-  moqt::session::ReceivedObject o;
-  bool dropped;
-  {
-    std::unique_lock<std::mutex> l(st->mu);
-    // Wakes on data, flush, EOS or error; the periodic timeout only guards against lost wakeups.
-    while (st->queue.empty() && !st->flushing && !st->eos && st->error.empty())
-      st->cv.wait_for(l, std::chrono::milliseconds(200));
-    if (st->flushing) return GST_FLOW_FLUSHING;
-    if (!st->error.empty() && st->queue.empty()) {
-      GST_ELEMENT_ERROR(self, RESOURCE, READ, ("MoQT error"), ("%s", st->error.c_str()));
-      return GST_FLOW_ERROR;
-    }
-    if (st->queue.empty()) return GST_FLOW_EOS;
-    GST_OBJECT_LOCK(self);
-    const bool manual_caps = self->caps != nullptr;
-    GST_OBJECT_UNLOCK(self);
-    if (!manual_caps && !st->catalog_caps) {
-      // Give the catalog a moment to arrive (it is sent first, at the highest priority);
-      // without one the data goes out with ANY caps and downstream typefinds it.
-      st->cv.wait_for(l, std::chrono::seconds(2), [&] { return st->catalog_caps || st->flushing; });
-      if (st->flushing) return GST_FLOW_FLUSHING;
-    }
-    if (!manual_caps && st->catalog_caps && !st->caps_sent) {
-      GstCaps* caps = gst_caps_ref(st->catalog_caps);
-      st->caps_sent = true;
-      l.unlock();
-      gst_base_src_set_caps(GST_BASE_SRC(self), caps);
-      gst_caps_unref(caps);
-      l.lock();  // only create() pops, so the queue still holds the object we saw
-    }
-    o = std::move(st->queue.front());
-    st->queue.pop_front();
-    dropped = std::exchange(st->dropped, false);
-  }
-  GstBuffer* buf = gst_buffer_new_allocate(nullptr, o.payload.size(), nullptr);
-  gst_buffer_fill(buf, 0, o.payload.data(), o.payload.size());
-  // Presentation time: the sender's PTS (LOC timestamp property 0x10, µs) moved onto our running
-  // time with one offset fixed at the first buffer, so A/V stay aligned and the gaps real.
-  for (const auto& kv : o.properties) {
-    if (kv.type != 0x10 || kv.is_bytes()) continue;
-    const GstClockTime sender = kv.int_value * 1000;
-    if (!self->have_offset) {
-      GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
-      GstClockTime now = 0;
-      if (clock) {
-        const GstClockTime t = gst_clock_get_time(clock);
-        const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
-        now = t > base ? t - base : 0;
-        gst_object_unref(clock);
+  if (manual_caps) {
+    // One named track with the caps given: no catalog.
+    schedule_expose(el, {{track.empty() ? "video" : track, manual_caps}}, true);
+  } else {
+    // The catalog decides the pads (only `track` if one is named); object 0 of each of its
+    // groups is a full catalog.
+    conn->subscribe(
+        kCatalogTrack,
+        [el, sh, track](const ReceivedObject& o) {
+          if (o.location.object != 0) return;
+          std::string err;
+          auto entries = tracks_from_catalog(std::string(o.payload.begin(), o.payload.end()), &err);
+          if (!entries) {
+            GST_WARNING_OBJECT(el, "catalog: %s", err.c_str());
+            return;
+          }
+          std::vector<Wanted> want;
+          for (CatalogEntry& e : *entries) {
+            if ((!track.empty() && e.name != track) || e.name == kCatalogTrack) {
+              if (e.caps) gst_caps_unref(e.caps);
+              continue;
+            }
+            if (!e.caps) GST_WARNING_OBJECT(el, "catalog: %s; exposing it without caps", err.c_str());
+            want.push_back({e.name, e.caps});
+          }
+          if (want.empty()) {
+            GST_ELEMENT_ERROR(el, STREAM, NOT_IMPLEMENTED, ("The broadcast's catalog lists no playable track"),
+                              ("track '%s' not found in the catalog", track.c_str()));
+            return;
+          }
+          {
+            std::lock_guard<std::mutex> l(sh->mu);
+            sh->catalog_seen = true;
+          }
+          schedule_expose(el, std::move(want), true);
+        },
+        {}, true);
+    // No catalog in time (a publisher without one): expose the named track, or what was pushed,
+    // without caps; downstream typefinds.
+    conn->after(std::chrono::milliseconds(catalog_timeout), [el, sh, track] {
+      std::vector<Wanted> want;
+      {
+        std::lock_guard<std::mutex> l(sh->mu);
+        if (sh->catalog_seen || !sh->running) return;
+        if (!track.empty()) want.push_back({track, nullptr});
+        for (const std::string& n : sh->pushed)
+          if (track.empty()) want.push_back({n, nullptr});
       }
-      self->ts_offset = GST_CLOCK_DIFF(sender, now);
-      self->have_offset = TRUE;
-    }
-    const GstClockTimeDiff pts = GstClockTimeDiff(sender) + self->ts_offset;
-    GST_BUFFER_PTS(buf) = pts > 0 ? GstClockTime(pts) : 0;
-    GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
-    // The sender's own PTS stays readable downstream (A/V sync across receivers, latency probes).
-    static GstCaps* const sender_ts = gst_caps_new_empty_simple("timestamp/x-moq-sender-pts");
-    gst_buffer_add_reference_timestamp_meta(buf, sender_ts, sender, GST_CLOCK_TIME_NONE);
+      if (want.empty()) want.push_back({"video", nullptr});
+      GST_WARNING_OBJECT(el, "no catalog after the catalog-timeout: exposing %zu track(s) without caps", want.size());
+      schedule_expose(el, std::move(want), true);
+    });
   }
-  const bool new_group = !self->have_last || o.location.group != self->last_group;
-  if (!new_group || o.location.object != 0) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
-  // A skipped group or object, or objects dropped here: tell downstream.
-  if (dropped || (self->have_last && ((new_group && o.location.group != self->last_group + 1) ||
-                                      (!new_group && o.location.object != self->last_object + 1))))
-    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
-  self->have_last = TRUE;
-  self->last_group = o.location.group;
-  self->last_object = o.location.object;
-  *out = buf;
-  return GST_FLOW_OK;
+  if (conn->listener()) {
+    // Ingest: the peer PUBLISHes; accept the catalog's tracks (or the named one).
+    conn->accept_publishes([sh, track, max_subgroup](const std::string& name) -> ObjectCallback {
+      if (!track.empty() && name != track) return nullptr;
+      std::lock_guard<std::mutex> l(sh->mu);
+      sh->pushed.insert(name);
+      auto& slot = sh->tracks[name];
+      if (!slot) {
+        slot = std::make_shared<TrackOut>();
+        slot->name = name;
+      }
+      return track_callback(sh, slot, max_subgroup);
+    });
+  }
+  g_object_notify(G_OBJECT(self), "port");
+  return true;
 }
+
+static void gst_moq_src_stop(GstMoqSrc* self) {
+  GST_OBJECT_LOCK(self);
+  std::shared_ptr<Connection>* c = std::exchange(self->conn, nullptr);
+  std::shared_ptr<SrcShared> sh = *self->sh;
+  GST_OBJECT_UNLOCK(self);
+  delete c;  // joins the engine thread: no more callbacks
+  std::lock_guard<std::mutex> expose(sh->expose_mu);
+  std::map<std::string, std::shared_ptr<TrackOut>> tracks;
+  {
+    std::lock_guard<std::mutex> l(sh->mu);
+    sh->running = false;
+    tracks.swap(sh->tracks);
+  }
+  for (auto& [name, t] : tracks) {
+    if (!t->appsrc) continue;
+    const std::string pad_name = "src_" + name;
+    if (GstPad* ghost = gst_element_get_static_pad(GST_ELEMENT(self), pad_name.c_str())) {
+      gst_pad_set_active(ghost, FALSE);
+      gst_element_remove_pad(GST_ELEMENT(self), ghost);
+      gst_object_unref(ghost);
+    }
+    gst_element_set_state(t->appsrc, GST_STATE_NULL);
+    gst_bin_remove(GST_BIN(self), t->appsrc);
+    // Drop our ref too: the appsrc's pad probe holds this TrackOut, which must not hold it back.
+    gst_object_unref(std::exchange(t->appsrc, nullptr));
+  }
+}
+
+static GstStateChangeReturn gst_moq_src_change_state(GstElement* e, GstStateChange transition) {
+  GstMoqSrc* self = GST_MOQ_SRC(e);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !gst_moq_src_start(self)) return GST_STATE_CHANGE_FAILURE;
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_moq_src_parent_class)->change_state(e, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) gst_moq_src_stop(self);
+    return ret;
+  }
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      ret = GST_STATE_CHANGE_NO_PREROLL;  // live, and pads come later
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY: gst_moq_src_stop(self); break;
+    default: break;
+  }
+  return ret;
+}
+
+// --- properties --------------------------------------------------------------------------------
 
 static void gst_moq_src_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSrc* self = GST_MOQ_SRC(o);
   GST_OBJECT_LOCK(self);
-  auto set_str = [&](gchar** field) {
-    g_free(*field);
-    *field = g_value_dup_string(v);
-  };
   if (id >= PROP_URI && id <= PROP_STATS) {
     self->common->set(id - PROP_URI, v);
   } else switch (id) {
-    case PROP_TRACK: set_str(&self->track); break;
-    case PROP_CAPS:
-      gst_caps_replace(&self->caps, static_cast<GstCaps*>(g_value_get_boxed(v)));
+    case PROP_TRACK:
+      g_free(self->track);
+      self->track = g_value_dup_string(v);
       break;
+    case PROP_CAPS: gst_caps_replace(&self->caps, static_cast<GstCaps*>(g_value_get_boxed(v))); break;
     case PROP_LATENCY: self->latency = g_value_get_uint64(v); break;
     case PROP_MAX_LAYER: self->max_layer = g_value_get_int(v); break;
+    case PROP_CATALOG_TIMEOUT: self->catalog_timeout = g_value_get_uint(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
@@ -309,6 +499,7 @@ static void gst_moq_src_get_property(GObject* o, guint id, GValue* v, GParamSpec
     case PROP_CAPS: gst_value_set_caps(v, self->caps); break;
     case PROP_LATENCY: g_value_set_uint64(v, self->latency); break;
     case PROP_MAX_LAYER: g_value_set_int(v, self->max_layer); break;
+    case PROP_CATALOG_TIMEOUT: g_value_set_uint(v, self->catalog_timeout); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
@@ -317,8 +508,7 @@ static void gst_moq_src_get_property(GObject* o, guint id, GValue* v, GParamSpec
 static void gst_moq_src_finalize(GObject* o) {
   GstMoqSrc* self = GST_MOQ_SRC(o);
   delete self->conn;
-  gst_caps_replace(&self->st->catalog_caps, nullptr);
-  delete self->st;
+  delete self->sh;
   delete self->common;
   g_free(self->track);
   gst_caps_replace(&self->caps, nullptr);
@@ -328,20 +518,22 @@ static void gst_moq_src_finalize(GObject* o) {
 static void gst_moq_src_class_init(GstMoqSrcClass* k) {
   GObjectClass* g = G_OBJECT_CLASS(k);
   GstElementClass* e = GST_ELEMENT_CLASS(k);
-  GstBaseSrcClass* b = GST_BASE_SRC_CLASS(k);
-  GstPushSrcClass* p = GST_PUSH_SRC_CLASS(k);
   g->set_property = gst_moq_src_set_property;
   g->get_property = gst_moq_src_get_property;
   g->finalize = gst_moq_src_finalize;
   gst_moq_install_common_properties(g, PROP_URI);
   const GParamFlags rw = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
-  g_object_class_install_property(g, PROP_TRACK,
-                                  g_param_spec_string("track", "Track",
-                                                      "Track name in the URI's namespace (default: video; the URI "
-                                                      "query track=NAME overrides)",
-                                                      nullptr, rw));
-  g_object_class_install_property(g, PROP_CAPS,
-                                  g_param_spec_boxed("caps", "Caps", "Caps of the track's payload", GST_TYPE_CAPS, rw));
+  g_object_class_install_property(
+      g, PROP_TRACK,
+      g_param_spec_string("track", "Track",
+                          "Play only this track of the broadcast (default: every track its catalog lists; the URI "
+                          "query track=NAME overrides). With 'caps' set, the one track to subscribe to "
+                          "(default: video)",
+                          nullptr, rw));
+  g_object_class_install_property(
+      g, PROP_CAPS,
+      g_param_spec_boxed("caps", "Caps", "Caps of the track's payload; set to play one track without a catalog",
+                         GST_TYPE_CAPS, rw));
   g_object_class_install_property(g, PROP_LATENCY,
                                   g_param_spec_uint64("latency", "Latency", "Latency reported to the pipeline (ns)", 0,
                                                       G_MAXUINT64, 200 * GST_MSECOND, rw));
@@ -349,16 +541,15 @@ static void gst_moq_src_class_init(GstMoqSrcClass* k) {
                                   g_param_spec_int("max-layer", "Maximum layer",
                                                    "Receive only layers (subgroups) up to this one; -1 = all", -1, 255,
                                                    -1, rw));
+  g_object_class_install_property(
+      g, PROP_CATALOG_TIMEOUT,
+      g_param_spec_uint("catalog-timeout", "Catalog timeout",
+                        "How long to wait for the broadcast's catalog before exposing tracks without caps (ms)", 0,
+                        G_MAXUINT, 3000, rw));
   gst_element_class_add_static_pad_template(e, &src_template);
   gst_element_class_set_static_metadata(e, "MoQ source", "Source/Network",
-                                        "Receives a Media over QUIC track", "moq-gst developers");
-  b->start = gst_moq_src_start;
-  b->stop = gst_moq_src_stop;
-  b->unlock = gst_moq_src_unlock;
-  b->unlock_stop = gst_moq_src_unlock_stop;
-  b->get_caps = gst_moq_src_get_caps;
-  b->query = gst_moq_src_query;
-  p->create = gst_moq_src_create;
+                                        "Receives a Media over QUIC broadcast: one pad per track", "moq-gst developers");
+  e->change_state = gst_moq_src_change_state;
   GST_DEBUG_CATEGORY_INIT(moq_src_debug, "moqsrc", 0, "Media over QUIC source");
 }
 
@@ -366,9 +557,10 @@ static void gst_moq_src_init(GstMoqSrc* self) {
   self->common = new CommonProps;
   self->latency = 200 * GST_MSECOND;
   self->max_layer = -1;
-  self->st = new SrcState;
-  gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
-  gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
+  self->catalog_timeout = 3000;
+  self->sh = new std::shared_ptr<SrcShared>(std::make_shared<SrcShared>());
+  (*self->sh)->bin = GST_ELEMENT(self);
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SOURCE);
 }
 
 static GstURIType gst_moq_src_uri_get_type(GType) { return GST_URI_SRC; }

@@ -75,6 +75,7 @@ struct Connection::Handler : SessionHandler {
   Connection& c;
   struct Sub : SubscriptionHandler, FetchHandler {
     Connection* c = nullptr;
+    std::string track;
     ObjectCallback cb;
     void on_object(const ReceivedObject& o) override {
       {
@@ -92,7 +93,7 @@ struct Connection::Handler : SessionHandler {
       // Only a publisher that ended the track is an end of stream; anything else cut it short.
       const bool ended = status == 0x2 || status == 0x3;
       if (!c->listener() && !c->handler_->ready) return c->events_("error", c->handler_->not_established(reason));
-      c->events_(ended ? "eos" : "error", "PUBLISH_DONE status " + std::to_string(status) + " " + reason);
+      c->events_(ended ? "eos" : "error", track + ": PUBLISH_DONE status " + std::to_string(status) + " " + reason);
     }
   };
   std::map<std::string, std::unique_ptr<Sub>> subs;  // by track name
@@ -119,8 +120,17 @@ struct Connection::Handler : SessionHandler {
   SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override {
     if (n.ns != c.uri_.ns) return nullptr;
     auto it = subs.find(n.name);
-    return it == subs.end() ? nullptr : it->second.get();
+    if (it != subs.end()) return it->second.get();
+    if (!acceptor) return nullptr;
+    ObjectCallback cb = acceptor(n.name);
+    if (!cb) return nullptr;
+    auto sub = std::make_unique<Sub>();
+    sub->c = &c;
+    sub->track = n.name;
+    sub->cb = std::move(cb);
+    return (subs[n.name] = std::move(sub)).get();
   }
+  std::function<ObjectCallback(const std::string&)> acceptor;
 };
 
 std::shared_ptr<Connection> Connection::create(const Settings& s, EventCallback events, std::string* error) {
@@ -230,6 +240,7 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
   loop_.run_sync([&] {
     auto sub = std::make_unique<Handler::Sub>();
     sub->c = this;
+    sub->track = track;
     sub->cb = std::move(cb);
     Handler::Sub* raw = sub.get();
     handler_->subs[track] = std::move(sub);
@@ -243,6 +254,14 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
       if (id && from_group_start) client_->joining_fetch(*id, 0, true, raw);
     }
   });
+}
+
+void Connection::accept_publishes(std::function<ObjectCallback(const std::string& track)> acceptor) {
+  loop_.run_sync([&] { handler_->acceptor = std::move(acceptor); });
+}
+
+void Connection::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  loop_.post([this, delay, fn = std::move(fn)]() mutable { loop_.add_timer(delay, std::move(fn)); });
 }
 
 size_t Connection::subscriber_count(const std::shared_ptr<TrackPublisher>& t) {

@@ -6,6 +6,7 @@
 
 #include <gst/gst.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -85,6 +86,12 @@ class Connection {
   // (what a catalog reader needs); otherwise live from the next group (a decoder's keyframe).
   void subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup = {},
                  bool from_group_start = false);
+
+  // Listener: a PUBLISH of a track nobody subscribed to asks `acceptor`, which returns the
+  // track's callback (or null to refuse). For sources that learn their tracks as they come.
+  void accept_publishes(std::function<ObjectCallback(const std::string& track)> acceptor);
+  // Runs `fn` on the loop thread after `delay` (never after the connection is gone).
+  void after(std::chrono::milliseconds delay, std::function<void()> fn);
 
   size_t subscriber_count(const std::shared_ptr<moqt::session::TrackPublisher>& t);
   GstStructure* stats() const;

@@ -212,6 +212,118 @@ TEST(ElementsCatalog, PlaybinPlaysAMoqtUriThroughTheCatalog) {
 }
 
 
+// Video and audio in one broadcast: moqsink names its tracks from the media (video, audio) and
+// lists both in the catalog; moqsrc exposes src_video and src_audio and then no-more-pads.
+// Both decode, and one clock offset serves both pads: (receiver PTS - sender PTS) is the same
+// for audio and video, so lip sync survives the trip.
+struct AvRun {
+  int video = 0, audio = 0;
+  std::vector<GstClockTimeDiff> video_offsets, audio_offsets;
+  std::string error;
+};
+AvRun pull_av(GstElement* receiver, GstElement* sender, int want_video, int want_audio, std::chrono::seconds limit,
+              const char* vname, const char* aname) {
+  AvRun r;
+  GstElement* vs = gst_bin_get_by_name(GST_BIN(receiver), vname);
+  GstElement* as = gst_bin_get_by_name(GST_BIN(receiver), aname);
+  if (!vs && g_object_class_find_property(G_OBJECT_GET_CLASS(receiver), "video-sink")) {
+    g_object_get(receiver, "video-sink", &vs, "audio-sink", &as, nullptr);
+  }
+  EXPECT_TRUE(vs && as);
+  if (!vs || !as) return r;
+  GstCaps* sender_ts = gst_caps_new_empty_simple("timestamp/x-unix");
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while ((r.video < want_video || r.audio < want_audio) && std::chrono::steady_clock::now() < end && r.error.empty()) {
+    for (GstElement* sink : {vs, as}) {
+      GstSample* smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_MSECOND);
+      if (!smp) continue;
+      GstBuffer* b = gst_sample_get_buffer(smp);
+      const bool is_video = sink == vs;
+      ++(is_video ? r.video : r.audio);
+      if (GstReferenceTimestampMeta* m = gst_buffer_get_reference_timestamp_meta(b, sender_ts);
+          m && GST_BUFFER_PTS_IS_VALID(b))
+        (is_video ? r.video_offsets : r.audio_offsets).push_back(GST_CLOCK_DIFF(m->timestamp, GST_BUFFER_PTS(b)));
+      gst_sample_unref(smp);
+    }
+    for (GstElement* p : {receiver, sender}) {
+      GstBus* bus = gst_element_get_bus(p);
+      while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+        GError* e = nullptr;
+        gst_message_parse_error(m, &e, nullptr);
+        r.error = e->message;
+        g_error_free(e);
+        gst_message_unref(m);
+      }
+      gst_object_unref(bus);
+    }
+  }
+  gst_caps_unref(sender_ts);
+  gst_object_unref(vs);
+  gst_object_unref(as);
+  return r;
+}
+
+GstClockTimeDiff median(std::vector<GstClockTimeDiff> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+GstElement* start_av_sender(guint* port) {
+  GstElement* p = launch(
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! "
+      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:0/live/cam?mode=listener "
+      "audiotestsrc is-live=true ! audioconvert ! opusenc ! s.");
+  if (!p) return nullptr;
+  EXPECT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "s");
+  g_object_get(sink, "port", port, nullptr);
+  gst_object_unref(sink);
+  return p;
+}
+
+TEST(ElementsAV, OneSourceExposesVideoAndAudioAndKeepsThemInSync) {
+  PipelineRun snd, rcv;
+  guint port = 0;
+  snd.pipeline = start_av_sender(&port);
+  ASSERT_TRUE(snd.pipeline);
+  ASSERT_GT(port, 0u);
+  rcv.pipeline = launch("moqsrc name=r uri=moqt://127.0.0.1:" + std::to_string(port) +
+                        "/live/cam?tls-insecure=true "
+                        "r.src_video ! queue ! h264parse ! avdec_h264 ! appsink name=v sync=false max-buffers=2000 "
+                        "r.src_audio ! queue ! opusdec ! appsink name=a sync=false max-buffers=2000");
+  ASSERT_TRUE(rcv.pipeline);
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  AvRun r = pull_av(rcv.pipeline, snd.pipeline, 60, 100, std::chrono::seconds(20), "v", "a");
+  EXPECT_EQ(r.error, "");
+  EXPECT_GE(r.video, 60);
+  EXPECT_GE(r.audio, 100);  // 20 ms Opus frames: 2 s
+  ASSERT_FALSE(r.video_offsets.empty());
+  ASSERT_FALSE(r.audio_offsets.empty());
+  const GstClockTimeDiff dv = median(r.video_offsets), da = median(r.audio_offsets);
+  std::printf("A/V: %d video frames, %d audio buffers; receiver - sender PTS: video %.3f ms, audio %.3f ms\n", r.video,
+              r.audio, double(dv) / 1e6, double(da) / 1e6);
+  EXPECT_LT(std::abs(dv - da), 2 * GST_MSECOND) << "video offset " << dv << " ns, audio offset " << da << " ns";
+}
+
+TEST(ElementsAV, PlaybinPlaysVideoAndAudioFromAMoqtUri) {
+  PipelineRun snd, rcv;
+  guint port = 0;
+  snd.pipeline = start_av_sender(&port);
+  ASSERT_TRUE(snd.pipeline);
+  ASSERT_GT(port, 0u);
+  rcv.pipeline = launch("playbin uri=moqt://127.0.0.1:" + std::to_string(port) +
+                        "/live/cam?tls-insecure=true video-sink=\"appsink name=v sync=false max-buffers=2000\" "
+                        "audio-sink=\"appsink name=a sync=false max-buffers=2000\"");
+  ASSERT_TRUE(rcv.pipeline);
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  AvRun r = pull_av(rcv.pipeline, snd.pipeline, 45, 50, std::chrono::seconds(20), "v", "a");
+  EXPECT_EQ(r.error, "");
+  EXPECT_GE(r.video, 45);
+  EXPECT_GE(r.audio, 50);
+}
+
 std::string first_error_debug(GstElement* pipeline, GstClockTime timeout) {
   GstBus* bus = gst_element_get_bus(pipeline);
   GstMessage* m = gst_bus_timed_pop_filtered(bus, timeout, GST_MESSAGE_ERROR);
