@@ -307,6 +307,77 @@ TEST(ElementsAV, OneSourceExposesVideoAndAudioAndKeepsThemInSync) {
   EXPECT_LT(std::abs(dv - da), 2 * GST_MSECOND) << "video offset " << dv << " ns, audio offset " << da << " ns";
 }
 
+// Ingest with the catalog: moqsink (caller) PUBLISHes video, audio and the catalog to a
+// listening moqsrc, which exposes both tracks from the catalog without any caps set by hand.
+TEST(ElementsAV, CallerSinkPushesVideoAndAudioToAListenerSource) {
+  PipelineRun snd, rcv;
+  rcv.pipeline = launch("moqsrc name=r uri=moqt://127.0.0.1:0/ingest/cam?mode=listener "
+                        "r.src_video ! queue ! h264parse ! avdec_h264 ! appsink name=v sync=false max-buffers=2000 "
+                        "r.src_audio ! queue ! opusdec ! appsink name=a sync=false max-buffers=2000");
+  ASSERT_TRUE(rcv.pipeline);
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* src = gst_bin_get_by_name(GST_BIN(rcv.pipeline), "r");
+  guint port = 0;
+  for (int i = 0; i < 100 && port == 0; ++i) {
+    g_object_get(src, "port", &port, nullptr);
+    if (!port) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  gst_object_unref(src);
+  ASSERT_GT(port, 0u);
+  snd.pipeline = launch(
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! "
+      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:" +
+      std::to_string(port) + "/ingest/cam?tls-insecure=true audiotestsrc is-live=true ! audioconvert ! opusenc ! s.");
+  ASSERT_TRUE(snd.pipeline);
+  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  AvRun r = pull_av(rcv.pipeline, snd.pipeline, 60, 100, std::chrono::seconds(20), "v", "a");
+  EXPECT_EQ(r.error, "");
+  EXPECT_GE(r.video, 60);
+  EXPECT_GE(r.audio, 100);
+  ASSERT_FALSE(r.video_offsets.empty() || r.audio_offsets.empty());
+  EXPECT_LT(std::abs(median(r.video_offsets) - median(r.audio_offsets)), 2 * GST_MSECOND);
+}
+
+// A viewer joining a running broadcast starts decoding at the next group (a keyframe): its first
+// decoded frame comes within one group duration (0.5 s here), not after errors or a long wait.
+TEST(ElementsAV, SecondViewerJoiningMidStreamDecodesWithinOneGroup) {
+  PipelineRun snd, first, second;
+  snd.pipeline = launch(
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
+      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:0/live/cam?mode=listener");
+  ASSERT_TRUE(snd.pipeline);
+  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(snd.pipeline), "s");
+  guint port = 0;
+  g_object_get(sink, "port", &port, nullptr);
+  gst_object_unref(sink);
+  ASSERT_GT(port, 0u);
+  const std::string viewer = "moqsrc uri=moqt://127.0.0.1:" + std::to_string(port) +
+                             "/live/cam?tls-insecure=true ! h264parse ! avdec_h264 ! appsink name=out sync=false "
+                             "max-buffers=1000";
+  first.pipeline = launch(viewer);
+  ASSERT_NE(gst_element_set_state(first.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received r1 = pull(first.pipeline, snd.pipeline, 45, std::chrono::seconds(20));  // well into the stream
+  ASSERT_GE(r1.frames, 45);
+  // Join mid-group (45 frames = 3 whole groups, so step off the boundary).
+  std::this_thread::sleep_for(std::chrono::milliseconds(170));
+  const auto t0 = std::chrono::steady_clock::now();
+  second.pipeline = launch(viewer);
+  ASSERT_NE(gst_element_set_state(second.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received r2 = pull(second.pipeline, snd.pipeline, 1, std::chrono::seconds(10));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r2.error, "");
+  ASSERT_EQ(r2.frames, 1);
+  std::printf("second viewer: first decoded frame after %.0f ms (groups of 500 ms)\n",
+              std::chrono::duration<double, std::milli>(waited).count());
+  EXPECT_LT(waited, std::chrono::milliseconds(500 + 400)) << "more than one group (+ connection setup)";
+  Received more = pull(second.pipeline, snd.pipeline, 30, std::chrono::seconds(10));
+  EXPECT_EQ(more.error, "");
+  EXPECT_GE(more.frames, 30);
+}
+
 TEST(ElementsAV, PlaybinPlaysVideoAndAudioFromAMoqtUri) {
   PipelineRun snd, rcv;
   guint port = 0;
