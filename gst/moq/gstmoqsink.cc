@@ -367,6 +367,8 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
         if (event == "error") GST_ELEMENT_ERROR(el, RESOURCE, WRITE, ("MoQT: %s", detail.c_str()), (nullptr));
         // A peer declining one track (e.g. the catalog) is not fatal for the others.
         if (event == "warning") GST_ELEMENT_WARNING(el, RESOURCE, WRITE, ("MoQT: %s", detail.c_str()), (nullptr));
+        // A (re)accepted PUBLISH of the catalog starts empty: give the peer the current one.
+        if (event == "published" && detail == kCatalogTrack) gst_moq_sink_publish_catalog(GST_MOQ_SINK(el));
       },
       &err);
   if (!conn) {

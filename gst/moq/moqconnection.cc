@@ -1,5 +1,6 @@
 #include "moqconnection.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace moqgst {
@@ -54,6 +55,10 @@ bool Settings::apply_uri_query(std::string* error) {
       key_file = v;
     } else if (k == "auth-token") {
       auth_token = v;
+    } else if (k == "reconnect") {
+      if (v != "true" && v != "false" && v != "1" && v != "0")
+        return *error = "URI query reconnect=" + v + ": expected true or false", false;
+      reconnect = v == "true" || v == "1";
     } else if (k != "track") {  // track selection is the element's business
       return *error = "unknown URI query parameter '" + k + "'", false;
     }
@@ -77,6 +82,8 @@ struct Connection::Handler : SessionHandler {
     Connection* c = nullptr;
     std::string track;
     ObjectCallback cb;
+    std::optional<uint64_t> max_subgroup;
+    bool from_group_start = false;
     void on_object(const ReceivedObject& o) override {
       {
         std::lock_guard<std::mutex> l(c->mu_);
@@ -90,6 +97,8 @@ struct Connection::Handler : SessionHandler {
     }
     void on_done(uint64_t status, const std::string& reason) override {
       if (!c->events_) return;
+      // The session went away under an established caller: the reconnect resubscribes.
+      if (c->will_reconnect() && c->client_->session().closed()) return;
       // Only a publisher that ended the track is an end of stream; anything else cut it short.
       const bool ended = status == 0x2 || status == 0x3;
       if (!c->listener() && !c->handler_->ready) return c->events_("error", c->handler_->not_established(reason));
@@ -105,10 +114,20 @@ struct Connection::Handler : SessionHandler {
   }
   void on_ready(wire::Draft d) override {
     ready = true;
+    c.established_ = true;
+    c.backoff_ = std::chrono::milliseconds(0);
     if (c.events_) c.events_("connected", wire::profile(d).name);
   }
   void on_closed(uint64_t code, const std::string& reason) override {
     if (!c.events_) return;
+    if (c.will_reconnect()) {
+      // Once established, a lost caller session is re-established with backoff, and its
+      // subscriptions and published tracks resume there (from the next group).
+      ready = false;
+      c.events_("disconnected", "code " + std::to_string(code) + " " + reason);
+      c.schedule_reconnect();
+      return;
+    }
     if (!c.listener() && !ready) {
       c.events_("error", not_established(reason.empty() ? "code " + std::to_string(code) : reason));
     } else if (!c.listener() && code != 0) {
@@ -175,25 +194,72 @@ bool Connection::start(std::string* error) {
       ok = true;
       return;
     }
-    ClientConfig cc;
-    cc.drafts = drafts_of(settings_.draft);
-    if (!settings_.pin.empty()) {
-      cc.verify = quic::VerifyMode::kPinnedSha256;
-      cc.pinned_sha256 = settings_.pin;
-    } else if (settings_.insecure) {
-      cc.verify = quic::VerifyMode::kInsecure;
-    }
-    if (!settings_.auth_token.empty()) cc.auth_token = settings_.auth_token;
-    // The namespace lives in the URI path; the MoQT PATH option gets the endpoint part only.
-    client_ = Client::connect(loop_, settings_.uri.substr(0, settings_.uri.find('?')), cc, handler_.get(), &registry_, error);
+    client_ = connect_client(error);
     ok = client_ != nullptr;
   });
   if (!ok) loop_.stop();
   return ok;
 }
 
+std::unique_ptr<Client> Connection::connect_client(std::string* error) {
+  ClientConfig cc;
+  cc.drafts = drafts_of(settings_.draft);
+  if (!settings_.pin.empty()) {
+    cc.verify = quic::VerifyMode::kPinnedSha256;
+    cc.pinned_sha256 = settings_.pin;
+  } else if (settings_.insecure) {
+    cc.verify = quic::VerifyMode::kInsecure;
+  }
+  if (!settings_.auth_token.empty()) cc.auth_token = settings_.auth_token;
+  // The namespace lives in the URI path; the MoQT PATH option gets the endpoint part only.
+  return Client::connect(loop_, settings_.uri.substr(0, settings_.uri.find('?')), cc, handler_.get(), &registry_, error);
+}
+
+bool Connection::will_reconnect() const {
+  return !listener() && settings_.reconnect && established_ && !stopping_;
+}
+
+void Connection::schedule_reconnect() {
+  backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++reconnects_;
+  }
+  if (events_) events_("reconnecting", "in " + std::to_string(backoff_.count()) + " ms");
+  loop_.add_timer(backoff_, [this] {
+    if (stopping_) return;
+    std::string err;
+    client_.reset();  // not inside its callbacks: this is a timer
+    client_ = connect_client(&err);
+    if (!client_) {
+      if (events_) events_("warning", "reconnect: " + err);
+      return schedule_reconnect();
+    }
+    // Same subscriptions (from the next group: a keyframe) and the same pushed tracks.
+    for (auto& [track, sub] : handler_->subs) {
+      SubscribeOptions so;
+      so.filter = wire::SubscriptionFilter{
+          sub->from_group_start ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
+      so.max_subgroup = sub->max_subgroup;
+      auto id = client_->subscribe(FullTrackName{uri_.ns, track}, so, sub.get());
+      if (id && sub->from_group_start) client_->joining_fetch(*id, 0, true, sub.get());
+    }
+    for (auto& t : published_) publish_track(t);
+  });
+}
+
+void Connection::publish_track(const std::shared_ptr<TrackPublisher>& t) {
+  const std::string name = t->name().name;
+  client_->publish(t, [this, name](bool ok, uint64_t code) {
+    if (!events_) return;
+    if (ok) events_("published", name);
+    else events_("warning", "PUBLISH of " + name + " refused (code " + std::to_string(code) + ")");
+  });
+}
+
 Connection::~Connection() {
   loop_.run_sync([&] {
+    stopping_ = true;
     if (client_) client_->close(0, "element stopped");
     if (server_) server_->close_all(0, "element stopped");
   });
@@ -213,11 +279,8 @@ std::shared_ptr<TrackPublisher> Connection::add_track(const std::string& name, T
     t->set_on_subscribers([this, name](size_t n) {
       if (events_) events_("subscribers", name + " " + std::to_string(n));
     });
-    if (client_) {
-      client_->publish(t, [this, name](bool ok, uint64_t code) {
-        if (!ok && events_) events_("warning", "PUBLISH of " + name + " refused (code " + std::to_string(code) + ")");
-      });
-    }
+    published_.push_back(t);
+    if (client_) publish_track(t);
   });
   return t;
 }
@@ -242,6 +305,8 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
     sub->c = this;
     sub->track = track;
     sub->cb = std::move(cb);
+    sub->max_subgroup = max_subgroup;
+    sub->from_group_start = from_group_start;
     Handler::Sub* raw = sub.get();
     handler_->subs[track] = std::move(sub);
     if (client_) {
@@ -273,7 +338,8 @@ size_t Connection::subscriber_count(const std::shared_ptr<TrackPublisher>& t) {
 GstStructure* Connection::stats() const {
   std::lock_guard<std::mutex> l(mu_);
   return gst_structure_new("application/x-moq-stats", "objects-written", G_TYPE_UINT64, objects_written_,
-                           "objects-received", G_TYPE_UINT64, objects_received_, nullptr);
+                           "objects-received", G_TYPE_UINT64, objects_received_, "reconnects", G_TYPE_UINT64,
+                           reconnects_, nullptr);
 }
 
 void CommonProps::set(guint index, const GValue* v) {

@@ -29,6 +29,7 @@ struct Settings {
   bool insecure = false;      // caller: do not verify the certificate
   int draft = 0;              // 0 = any of 18, 16, 14
   std::string auth_token;
+  bool reconnect = true;      // caller: re-establish a lost session with backoff (?reconnect=false: error)
 
   // Applies the URI's query (mode=listener, tls-insecure=true, tls-pin=HEX, draft=16, ...) on
   // top of the properties. Unknown keys are errors naming the key.
@@ -100,6 +101,12 @@ class Connection {
   struct Handler;
   Connection() = default;
   bool start(std::string* error);
+  // Loop thread: the caller's client session, and getting it back after a loss.
+  std::unique_ptr<moqt::session::Client> connect_client(std::string* error);
+  bool will_reconnect() const;
+  void schedule_reconnect();
+  void publish_track(const std::shared_ptr<moqt::session::TrackPublisher>& t);
+  static constexpr std::chrono::milliseconds kMinBackoff{250}, kMaxBackoff{8000};
 
   Settings settings_;
   ParsedUri uri_;
@@ -111,8 +118,12 @@ class Connection {
   std::unique_ptr<Handler> handler_;
   uint16_t port_ = 0;
   std::string cert_sha256_;
+  // Loop thread only.
+  std::vector<std::shared_ptr<moqt::session::TrackPublisher>> published_;
+  bool established_ = false, stopping_ = false;
+  std::chrono::milliseconds backoff_{0};
   mutable std::mutex mu_;  // guards the fields below (read by the elements' threads)
-  uint64_t objects_written_ = 0, objects_received_ = 0;
+  uint64_t objects_written_ = 0, objects_received_ = 0, reconnects_ = 0;
 };
 
 }  // namespace moqgst

@@ -378,6 +378,94 @@ TEST(ElementsAV, SecondViewerJoiningMidStreamDecodesWithinOneGroup) {
   EXPECT_GE(more.frames, 30);
 }
 
+guint free_udp_port() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+guint64 stat_of(GstElement* pipeline, const char* element, const char* field) {
+  GstElement* e = gst_bin_get_by_name(GST_BIN(pipeline), element);
+  GstStructure* st = nullptr;
+  g_object_get(e, "stats", &st, nullptr);
+  guint64 v = 0;
+  if (st) gst_structure_get_uint64(st, field, &v);
+  if (st) gst_structure_free(st);
+  gst_object_unref(e);
+  return v;
+}
+
+// The origin restarts (same port, new process state): a caller moqsrc reconnects with backoff,
+// subscribes again from the next group and keeps decoding; no error reaches the application.
+TEST(ElementsReconnect, CallerSourceReconnectsWhenTheOriginRestarts) {
+  const guint port = free_udp_port();
+  const std::string origin =
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
+      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink uri=moqt://127.0.0.1:" +
+      std::to_string(port) + "/live/cam?mode=listener";
+  PipelineRun snd, rcv;
+  snd.pipeline = launch(origin);
+  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  rcv.pipeline = launch("moqsrc name=r uri=moqt://127.0.0.1:" + std::to_string(port) +
+                        "/live/cam?tls-insecure=true ! h264parse ! avdec_h264 ! appsink name=out sync=false "
+                        "max-buffers=1000");
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received before = pull(rcv.pipeline, snd.pipeline, 30, std::chrono::seconds(20));
+  ASSERT_EQ(before.error, "");
+  ASSERT_GE(before.frames, 30);
+
+  gst_element_set_state(snd.pipeline, GST_STATE_NULL);  // the origin goes away...
+  gst_object_unref(snd.pipeline);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  snd.pipeline = launch(origin);  // ...and comes back on the same port
+  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received after = pull(rcv.pipeline, snd.pipeline, 30, std::chrono::seconds(20));
+  EXPECT_EQ(after.error, "");
+  EXPECT_GE(after.frames, 30);
+  EXPECT_TRUE(after.monotonic) << "wall-clock capture times keep PTS increasing across origins";
+  EXPECT_GE(stat_of(rcv.pipeline, "r", "reconnects"), 1u);
+}
+
+// Ingest survives the receiving end restarting: a caller moqsink re-establishes the session with
+// backoff, PUBLISHes its tracks again (the catalog first), and the new listener decodes; the
+// publishing pipeline never sees an error.
+TEST(ElementsReconnect, CallerSinkRepublishesWhenTheListenerRestarts) {
+  const guint port = free_udp_port();
+  const std::string listener = "moqsrc uri=moqt://127.0.0.1:" + std::to_string(port) +
+                               "/ingest/cam?mode=listener ! h264parse ! avdec_h264 ! appsink name=out sync=false "
+                               "max-buffers=1000";
+  PipelineRun snd, rcv;
+  rcv.pipeline = launch(listener);
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  snd.pipeline = launch(
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
+      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:" +
+      std::to_string(port) + "/ingest/cam?tls-insecure=true");
+  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received before = pull(rcv.pipeline, snd.pipeline, 30, std::chrono::seconds(20));
+  ASSERT_EQ(before.error, "");
+  ASSERT_GE(before.frames, 30);
+
+  gst_element_set_state(rcv.pipeline, GST_STATE_NULL);
+  gst_object_unref(rcv.pipeline);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  rcv.pipeline = launch(listener);
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received after = pull(rcv.pipeline, snd.pipeline, 30, std::chrono::seconds(20));
+  EXPECT_EQ(after.error, "");
+  EXPECT_GE(after.frames, 30);
+  EXPECT_GE(stat_of(snd.pipeline, "s", "reconnects"), 1u);
+}
+
 TEST(ElementsAV, PlaybinPlaysVideoAndAudioFromAMoqtUri) {
   PipelineRun snd, rcv;
   guint port = 0;
