@@ -283,6 +283,13 @@ static void gst_moq_sink_publish_catalog(GstMoqSink* self) {
   for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
     GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
     tracks.push_back(CatalogTrack{p->track ? p->track : "", p->caps, p->priority});
+    // The first catalog waits for every pad's caps: players build their decoders (and signal
+    // no-more-pads) from it, so it has to be complete.
+    if (!p->caps) {
+      GST_OBJECT_UNLOCK(self);
+      GST_DEBUG_OBJECT(self, "catalog waits for the caps of %s", GST_PAD_NAME(p));
+      return;
+    }
   }
   const guint64 group = self->catalog_group++;
   const std::string json = build_catalog(tracks);

@@ -231,7 +231,9 @@ static void expose_tracks(GstElement* element, gpointer data) {
       std::lock_guard<std::mutex> l(sh->mu);
       auto& slot = sh->tracks[w.name];
       if (slot && slot->appsrc) {  // already exposed: a catalog update may change the caps
-        if (w.caps) gst_app_src_set_caps(GST_APP_SRC(slot->appsrc), w.caps);
+        GstCaps* cur = gst_app_src_get_caps(GST_APP_SRC(slot->appsrc));
+        if (w.caps && !(cur && gst_caps_is_equal(cur, w.caps))) gst_app_src_set_caps(GST_APP_SRC(slot->appsrc), w.caps);
+        if (cur) gst_caps_unref(cur);
         continue;
       }
       if (!slot) {
@@ -257,15 +259,16 @@ static void expose_tracks(GstElement* element, gpointer data) {
     gst_object_unref(inner);
     gst_pad_set_active(ghost, TRUE);
     gst_element_sync_state_with_parent(appsrc);
-    std::deque<GstBuffer*> pending;
+    GST_INFO_OBJECT(self, "exposing track '%s' as %s with caps %" GST_PTR_FORMAT, w.name.c_str(), pad_name.c_str(), static_cast<void*>(w.caps));
+    gst_element_add_pad(element, ghost);  // downstream links in pad-added, before any data flows
     {
+      // From here the engine thread pushes directly; what waited goes first (under the lock, so
+      // nothing overtakes it; the pushes do not block).
       std::lock_guard<std::mutex> l(sh->mu);
       t->appsrc = GST_ELEMENT(gst_object_ref(appsrc));
-      pending.swap(t->pending);
+      for (GstBuffer* b : t->pending) gst_app_src_push_buffer(GST_APP_SRC(appsrc), b);
+      t->pending.clear();
     }
-    GST_INFO_OBJECT(self, "exposing track '%s' as %s with caps %" GST_PTR_FORMAT, w.name.c_str(), pad_name.c_str(), static_cast<void*>(w.caps));
-    gst_element_add_pad(element, ghost);
-    for (GstBuffer* b : pending) gst_app_src_push_buffer(GST_APP_SRC(appsrc), b);
     if (!conn->listener()) conn->subscribe(w.name, track_callback(sh, t, max_subgroup), max_subgroup);
   }
   if (job->last) {
@@ -366,24 +369,30 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
             return;
           }
           std::vector<Wanted> want;
+          bool complete = true;  // every wanted track has caps: then no-more-pads
           for (CatalogEntry& e : *entries) {
             if ((!track.empty() && e.name != track) || e.name == kCatalogTrack) {
               if (e.caps) gst_caps_unref(e.caps);
               continue;
             }
-            if (!e.caps) GST_WARNING_OBJECT(el, "catalog: %s; exposing it without caps", err.c_str());
+            if (!e.caps) {  // not exposed before its caps are known (a later catalog, or the timeout)
+              GST_WARNING_OBJECT(el, "catalog: %s", err.c_str());
+              complete = false;
+              continue;
+            }
             want.push_back({e.name, e.caps});
           }
-          if (want.empty()) {
-            GST_ELEMENT_ERROR(el, STREAM, NOT_IMPLEMENTED, ("The broadcast's catalog lists no playable track"),
-                              ("track '%s' not found in the catalog", track.c_str()));
-            return;
+          if (want.empty() && complete) {
+            if (!track.empty() && !entries->empty())
+              GST_ELEMENT_ERROR(el, STREAM, NOT_IMPLEMENTED, ("The broadcast has no track '%s'", track.c_str()),
+                                ("the catalog lists %zu other track(s); see the 'track' property", entries->size()));
+            return;  // an empty catalog: wait for the next one
           }
           {
             std::lock_guard<std::mutex> l(sh->mu);
-            sh->catalog_seen = true;
+            sh->catalog_seen = sh->catalog_seen || complete;
           }
-          schedule_expose(el, std::move(want), true);
+          if (!want.empty()) schedule_expose(el, std::move(want), complete);
         },
         {}, true);
     // No catalog in time (a publisher without one): expose the named track, or what was pushed,
