@@ -5,6 +5,7 @@
 #include "gstmoqsink.h"
 
 #define GST_USE_UNSTABLE_API  // codecparsers: stable in practice, labelled unstable
+#include <gst/codecparsers/gsth264parser.h>
 #include <gst/codecparsers/gsth265parser.h>
 
 #include <memory>
@@ -28,6 +29,7 @@ struct _GstMoqSinkPad {
   guint priority;
   guint64 group_duration;  // ns; audio (no keyframes) cuts groups by duration
   gboolean layer_mapping;  // SVC / temporal layer -> subgroup (and publisher priority)
+  gboolean datagrams;      // objects as QUIC datagrams (lossy, no head-of-line blocking)
   // Streaming-thread state.
   std::shared_ptr<moqt::session::TrackPublisher>* publisher;
   GstCaps* caps;  // negotiated caps, for the catalog
@@ -39,7 +41,7 @@ struct _GstMoqSinkPad {
 
 G_DEFINE_TYPE(GstMoqSinkPad, gst_moq_sink_pad, GST_TYPE_PAD)
 
-enum { PAD_PROP_0, PAD_PROP_TRACK, PAD_PROP_PRIORITY, PAD_PROP_GROUP_DURATION, PAD_PROP_LAYER_MAPPING };
+enum { PAD_PROP_0, PAD_PROP_TRACK, PAD_PROP_PRIORITY, PAD_PROP_GROUP_DURATION, PAD_PROP_LAYER_MAPPING, PAD_PROP_DATAGRAMS };
 
 static void gst_moq_sink_pad_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
@@ -52,6 +54,7 @@ static void gst_moq_sink_pad_set_property(GObject* o, guint id, const GValue* v,
     case PAD_PROP_PRIORITY: p->priority = g_value_get_uint(v); break;
     case PAD_PROP_GROUP_DURATION: p->group_duration = g_value_get_uint64(v); break;
     case PAD_PROP_LAYER_MAPPING: p->layer_mapping = g_value_get_boolean(v); break;
+    case PAD_PROP_DATAGRAMS: p->datagrams = g_value_get_boolean(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(p);
@@ -65,6 +68,7 @@ static void gst_moq_sink_pad_get_property(GObject* o, guint id, GValue* v, GPara
     case PAD_PROP_PRIORITY: g_value_set_uint(v, p->priority); break;
     case PAD_PROP_GROUP_DURATION: g_value_set_uint64(v, p->group_duration); break;
     case PAD_PROP_LAYER_MAPPING: g_value_set_boolean(v, p->layer_mapping); break;
+    case PAD_PROP_DATAGRAMS: g_value_set_boolean(v, p->datagrams); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(p);
@@ -101,8 +105,16 @@ static void gst_moq_sink_pad_class_init(GstMoqSinkPadClass* k) {
       g_param_spec_boolean("layer-mapping", "Layer mapping",
                            "Put each temporal/SVC layer in its own subgroup (layer N = subgroup N, priority + N) so a "
                            "congested link drops enhancement layers first. Layers come from a GstMoqLayerMeta custom "
-                           "meta (field 'layer'), vp8enc's GstVP8Meta, or H.265 nuh_temporal_id. Off: everything in "
-                           "subgroup 0 (what viewers such as @moq/net expect)",
+                           "meta (field 'layer'), vp8enc's GstVP8Meta, H.265 nuh_temporal_id or the temporal_id of "
+                           "H.264 SVC prefix NAL units. Off: everything in subgroup 0 (what viewers such as @moq/net "
+                           "expect)",
+                           FALSE, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      g, PAD_PROP_DATAGRAMS,
+      g_param_spec_boolean("datagrams", "Datagrams",
+                           "Send this track's objects as QUIC datagrams instead of subgroup streams: lost objects "
+                           "are not retransmitted (small, loss-tolerant objects that must not wait, e.g. audio "
+                           "frames or metadata; each must fit one datagram, larger ones are dropped)",
                            FALSE, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
 }
 
@@ -110,6 +122,7 @@ static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
   p->priority = 128;
   p->group_duration = GST_SECOND;
   p->layer_mapping = FALSE;
+  p->datagrams = FALSE;
   p->publisher = nullptr;
   p->caps = nullptr;
   gst_segment_init(&p->segment, GST_FORMAT_TIME);
@@ -156,6 +169,33 @@ G_DEFINE_TYPE_WITH_CODE(GstMoqSink, gst_moq_sink, GST_TYPE_ELEMENT,
                         G_IMPLEMENT_INTERFACE(GST_TYPE_URI_HANDLER, gst_moq_sink_uri_handler_init)
                             G_IMPLEMENT_INTERFACE(GST_TYPE_CHILD_PROXY, gst_moq_sink_child_proxy_init))
 
+// H.264 (byte-stream, AU aligned) with SVC: the temporal_id of the access unit's prefix NAL unit
+// (type 14) or coded slice extension (type 20); 0 for plain AVC.
+static guint gst_moq_h264_svc_layer(GstBuffer* buf) {
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return 0;
+  GstH264NalParser* parser = gst_h264_nal_parser_new();
+  GstH264NalUnit nalu;
+  guint layer = 0, offset = 0;
+  for (GstH264ParserResult r; offset < map.size;) {
+    r = gst_h264_parser_identify_nalu(parser, map.data, offset, map.size, &nalu);
+    if (r != GST_H264_PARSER_OK && r != GST_H264_PARSER_NO_NAL_END) break;  // NO_NAL_END: the AU's last
+    if ((nalu.type == GST_H264_NAL_PREFIX_UNIT || nalu.type == GST_H264_NAL_SLICE_EXT) && nalu.size >= 4) {
+      // nal_unit_header_svc_extension (H.264 G.7.3.1.1); codecparsers 1.22 reads only the MVC one.
+      const guint8* h = nalu.data + nalu.offset;
+      if (h[1] & 0x80) {  // svc_extension_flag
+        layer = h[3] >> 5;  // temporal_id
+        break;
+      }
+    }
+    if (nalu.offset + nalu.size <= offset) break;
+    offset = nalu.offset + nalu.size;
+  }
+  gst_h264_nal_parser_free(parser);
+  gst_buffer_unmap(buf, &map);
+  return layer;
+}
+
 // The buffer's temporal/SVC layer: an application's GstMoqLayerMeta, vp8enc's GstVP8Meta, or the
 // nuh_temporal_id of an H.265 access unit's VCL NAL units (byte-stream, AU aligned).
 static guint gst_moq_buffer_layer(GstPad* pad, GstBuffer* buf) {
@@ -172,7 +212,9 @@ static guint gst_moq_buffer_layer(GstPad* pad, GstBuffer* buf) {
   }
   GstCaps* caps = gst_pad_get_current_caps(pad);
   const bool h265 = caps && gst_structure_has_name(gst_caps_get_structure(caps, 0), "video/x-h265");
+  const bool h264 = caps && gst_structure_has_name(gst_caps_get_structure(caps, 0), "video/x-h264");
   if (caps) gst_caps_unref(caps);
+  if (h264) return gst_moq_h264_svc_layer(buf);
   if (!h265) return 0;
   GstMapInfo map;
   if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return 0;
@@ -225,6 +267,7 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
   moqt::session::Object o;
   o.location = {p->group, p->next_object++};
   o.publisher_priority = uint8_t(p->priority);
+  o.datagram = p->datagrams;
   if (p->layer_mapping) {
     const guint layer = gst_moq_buffer_layer(pad, buf);
     o.subgroup = layer;

@@ -45,12 +45,13 @@ std::optional<uint64_t> property(const ReceivedObject& o, uint64_t type) {
 // A moqsink in a harness, listening on loopback, with one subscriber to its track "t".
 class SinkUnderTest {
  public:
-  SinkUnderTest(const char* caps, bool layer_mapping, GstClockTime group_duration = GST_SECOND) {
+  SinkUnderTest(const char* caps, bool layer_mapping, GstClockTime group_duration = GST_SECOND, bool datagrams = false) {
     // Configured before the harness starts it (pads are turned into tracks at start).
     GstElement* e = gst_element_factory_make("moqsink", nullptr);
     g_object_set(e, "uri", "moqt://127.0.0.1:0/test/map?mode=listener", nullptr);
     GstPad* pad = gst_element_request_pad_simple(e, "sink_%u");
-    g_object_set(pad, "track", "t", "layer-mapping", layer_mapping, "group-duration", guint64(group_duration), nullptr);
+    g_object_set(pad, "track", "t", "layer-mapping", layer_mapping, "group-duration", guint64(group_duration), "datagrams",
+                 datagrams, nullptr);
     gst_object_unref(pad);
     h_ = gst_harness_new_with_element(e, "sink_0", nullptr);
     gst_object_unref(e);
@@ -273,6 +274,45 @@ TEST(MoqsinkMapping, H265TemporalIdsBecomeSubgroups) {
   auto objs = s.wait_for(bufs.size());
   ASSERT_EQ(objs.size(), bufs.size());
   for (size_t i = 0; i < objs.size(); ++i) EXPECT_EQ(int(objs[i].subgroup), want[i]) << "access unit " << i;
+}
+
+// An H.264 access unit: AUD, then (for SVC) a prefix NAL unit carrying temporal_id, then a slice.
+GstBuffer* h264_svc_au(int tid, bool idr, GstClockTime pts) {
+  std::vector<uint8_t> b = {0, 0, 0, 1, 0x09, 0xF0};  // access unit delimiter
+  if (tid >= 0) {
+    const uint8_t prefix[] = {0, 0, 0, 1, 0x6E,                  // nal_ref_idc 3, type 14 (prefix)
+                              uint8_t(0x80 | (idr ? 0x40 : 0)),  // svc_extension_flag, idr_flag
+                              0x80,                              // no_inter_layer_pred, dependency 0, quality 0
+                              uint8_t(tid << 5 | 0x07)};         // temporal_id, output_flag, reserved bits
+    b.insert(b.end(), std::begin(prefix), std::end(prefix));
+  }
+  const uint8_t slice[] = {0, 0, 0, 1, uint8_t(idr ? 0x65 : 0x41), 0x88, 0x84, 0x21, 0xA0};
+  b.insert(b.end(), std::begin(slice), std::end(slice));
+  GstBuffer* buf = gst_buffer_new_memdup(b.data(), b.size());
+  GST_BUFFER_PTS(buf) = pts;
+  if (!idr) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  return buf;
+}
+
+TEST(MoqsinkMapping, H264SvcPrefixTemporalIdsBecomeSubgroups) {
+  SinkUnderTest s("video/x-h264,stream-format=byte-stream,alignment=au", true);
+  const int tids[] = {0, 2, 1, 2, 0, 2, 1, 2, -1};  // the last one: plain AVC, no prefix -> layer 0
+  for (size_t i = 0; i < std::size(tids); ++i)
+    ASSERT_EQ(s.push(h264_svc_au(tids[i], i == 0, i * GST_SECOND / 30)), GST_FLOW_OK);
+  auto objs = s.wait_for(std::size(tids));
+  ASSERT_EQ(objs.size(), std::size(tids));
+  for (size_t i = 0; i < objs.size(); ++i) EXPECT_EQ(int(objs[i].subgroup), std::max(0, tids[i])) << "AU " << i;
+}
+
+TEST(MoqsinkMapping, DatagramPadSendsObjectsAsDatagrams) {
+  SinkUnderTest s("audio/x-opus,channel-mapping-family=0", false, GST_SECOND, /*datagrams=*/true);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(s.push(frame(i * 20 * GST_MSECOND, true, 80)), GST_FLOW_OK);
+  auto objs = s.wait_for(10);  // loopback: none lost
+  ASSERT_EQ(objs.size(), 10u);
+  for (const auto& o : objs) {
+    EXPECT_TRUE(o.datagram);
+    EXPECT_EQ(o.payload.size(), 80u);
+  }
 }
 
 }  // namespace
