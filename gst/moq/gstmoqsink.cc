@@ -8,6 +8,7 @@
 #include <gst/codecparsers/gsth264parser.h>
 #include <gst/codecparsers/gsth265parser.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -37,6 +38,9 @@ struct _GstMoqSinkPad {
   GstClockTime group_start;
   gboolean started;
   GstSegment segment;  // for running time: one timeline across pads whatever each encoder's PTS origin
+  // From the caps (streaming thread): LOC Video/Audio Config = the codec's extradata, if any.
+  std::string* config;
+  gboolean video;
 };
 
 G_DEFINE_TYPE(GstMoqSinkPad, gst_moq_sink_pad, GST_TYPE_PAD)
@@ -78,6 +82,7 @@ static void gst_moq_sink_pad_finalize(GObject* o) {
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
   g_free(p->track);
   delete p->publisher;
+  delete p->config;
   gst_caps_replace(&p->caps, nullptr);
   G_OBJECT_CLASS(gst_moq_sink_pad_parent_class)->finalize(o);
 }
@@ -123,6 +128,8 @@ static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
   p->group_duration = GST_SECOND;
   p->layer_mapping = FALSE;
   p->datagrams = FALSE;
+  p->config = new std::string;
+  p->video = FALSE;
   p->publisher = nullptr;
   p->caps = nullptr;
   gst_segment_init(&p->segment, GST_FORMAT_TIME);
@@ -272,7 +279,14 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     const guint layer = gst_moq_buffer_layer(pad, buf);
     o.subgroup = layer;
     o.publisher_priority = uint8_t(std::min<guint>(255, p->priority + layer));
+    // LOC Video Frame Marking (RFC 9626 one-byte form): whole frame (S, E), independent,
+    // base-layer sync, temporal id.
+    if (p->video)
+      o.properties.push_back(moqt::wire::KeyValuePair::bytes(
+          0x09, std::string(1, char(0xC0 | (key ? 0x20 : 0) | (layer == 0 ? 0x08 : 0) | (layer & 0x07)))));
   }
+  if (new_group && !p->config->empty())  // LOC Video Config (0x0D) / Audio Config (0x0F)
+    o.properties.push_back(moqt::wire::KeyValuePair::bytes(p->video ? 0x0D : 0x0F, *p->config));
   // LOC Timestamp (0x10): the capture time as wall clock µs since the epoch (LOC's default, what
   // browsers expect), from this buffer's running time on the pipeline clock, so every pad shares
   // one timeline. Without a clock: media time in µs, declared by a Timescale (0x08) of 1000000.
@@ -297,6 +311,8 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
       o.properties.push_back(moqt::wire::KeyValuePair::integer(0x10, rt / 1000));
     }
   }
+  // Ascending by type: drafts >= 16 delta-code property types.
+  std::sort(o.properties.begin(), o.properties.end(), [](const auto& a, const auto& b) { return a.type < b.type; });
   // The payload keeps the mapped GstBuffer alive until QUIC has it acknowledged everywhere.
   GstMapInfo* map = new GstMapInfo;
   if (!gst_buffer_map(buf, map, GST_MAP_READ)) {
@@ -357,6 +373,24 @@ static gboolean gst_moq_sink_event(GstPad* pad, GstObject* parent, GstEvent* ev)
   if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS) {
     GstCaps* caps;
     gst_event_parse_caps(ev, &caps);
+    // The decoder configuration LOC carries with each group's first object: codec_data (avcC,
+    // hvcC, AudioSpecificConfig, ...) or, for Opus, the OpusHead stream header.
+    const GstStructure* st = gst_caps_get_structure(caps, 0);
+    p->video = g_str_has_prefix(gst_structure_get_name(st), "video/");
+    p->config->clear();
+    const GValue* cd = gst_structure_get_value(st, "codec_data");
+    if (!cd) {
+      const GValue* sh = gst_structure_get_value(st, "streamheader");
+      if (sh && GST_VALUE_HOLDS_ARRAY(sh) && gst_value_array_get_size(sh) > 0) cd = gst_value_array_get_value(sh, 0);
+    }
+    if (cd && G_VALUE_HOLDS(cd, GST_TYPE_BUFFER)) {
+      GstBuffer* b = gst_value_get_buffer(cd);
+      GstMapInfo m;
+      if (b && gst_buffer_map(b, &m, GST_MAP_READ)) {
+        p->config->assign(reinterpret_cast<const char*>(m.data), m.size);
+        gst_buffer_unmap(b, &m);
+      }
+    }
     GST_OBJECT_LOCK(self);
     gst_caps_replace(&p->caps, caps);
     GST_OBJECT_UNLOCK(self);

@@ -41,6 +41,11 @@ std::optional<uint64_t> property(const ReceivedObject& o, uint64_t type) {
     if (kv.type == type && !kv.is_bytes()) return kv.int_value;
   return std::nullopt;
 }
+std::optional<std::string> bytes_property(const ReceivedObject& o, uint64_t type) {
+  for (const auto& kv : o.properties)
+    if (kv.type == type && kv.is_bytes()) return kv.bytes_value;
+  return std::nullopt;
+}
 
 // A moqsink in a harness, listening on loopback, with one subscriber to its track "t".
 class SinkUnderTest {
@@ -155,7 +160,9 @@ TEST(MoqsinkMapping, KeyframesOpenGroupsAndEachBufferIsOneObject) {
 }
 
 TEST(MoqsinkMapping, AudioGroupsAreCutByDuration) {
-  SinkUnderTest s("audio/x-opus,channel-mapping-family=0", false, 100 * GST_MSECOND);
+  // With the Opus stream header as LOC Audio Config (0x0F) on each group's first object.
+  SinkUnderTest s("audio/x-opus,channel-mapping-family=0,streamheader=(buffer)<4f707573486561640101380180bb0000000000>",
+                  false, 100 * GST_MSECOND);
   for (int i = 0; i < 12; ++i) {
     GstBuffer* b = frame(i * 20 * GST_MSECOND, true, 60);
     GST_BUFFER_DURATION(b) = 20 * GST_MSECOND;
@@ -163,9 +170,15 @@ TEST(MoqsinkMapping, AudioGroupsAreCutByDuration) {
   }
   auto objs = s.wait_for(12);
   ASSERT_EQ(objs.size(), 12u);
+  const std::string opus_head("OpusHead\x01\x01\x38\x01\x80\xbb\0\0\0\0\0", 19);
   for (int i = 0; i < 12; ++i) {  // 100 ms groups of 20 ms frames: 5 objects each
     EXPECT_EQ(objs[i].location.group, uint64_t(i / 5)) << i;
     EXPECT_EQ(objs[i].location.object, uint64_t(i % 5)) << i;
+    auto config = bytes_property(objs[i], 0x0F);
+    EXPECT_EQ(config.has_value(), i % 5 == 0) << i;
+    if (config) {
+      EXPECT_EQ(*config, opus_head);
+    }
   }
 }
 
@@ -301,7 +314,34 @@ TEST(MoqsinkMapping, H264SvcPrefixTemporalIdsBecomeSubgroups) {
     ASSERT_EQ(s.push(h264_svc_au(tids[i], i == 0, i * GST_SECOND / 30)), GST_FLOW_OK);
   auto objs = s.wait_for(std::size(tids));
   ASSERT_EQ(objs.size(), std::size(tids));
-  for (size_t i = 0; i < objs.size(); ++i) EXPECT_EQ(int(objs[i].subgroup), std::max(0, tids[i])) << "AU " << i;
+  for (size_t i = 0; i < objs.size(); ++i) {
+    const int layer = std::max(0, tids[i]);
+    EXPECT_EQ(int(objs[i].subgroup), layer) << "AU " << i;
+    // LOC Video Frame Marking (RFC 9626): S, E, I on the IDR, B on the base layer, TID.
+    auto fm = bytes_property(objs[i], 0x09);
+    ASSERT_TRUE(fm && fm->size() == 1) << "AU " << i;
+    const uint8_t m = uint8_t((*fm)[0]);
+    EXPECT_EQ(m & 0xC0, 0xC0);
+    EXPECT_EQ(bool(m & 0x20), i == 0);
+    EXPECT_EQ(bool(m & 0x08), layer == 0);
+    EXPECT_EQ(m & 0x07, layer);
+  }
+}
+
+TEST(MoqsinkMapping, CodecDataTravelsAsLocVideoConfigOnEachGroup) {
+  SinkUnderTest s("video/x-h264,stream-format=avc,alignment=au,codec_data=(buffer)0164001fffe100041234abcd", false);
+  const bool keys[] = {true, false, true, false};
+  for (size_t i = 0; i < std::size(keys); ++i) ASSERT_EQ(s.push(frame(i * GST_MSECOND, keys[i])), GST_FLOW_OK);
+  auto objs = s.wait_for(std::size(keys));
+  ASSERT_EQ(objs.size(), std::size(keys));
+  const std::string avcc("\x01\x64\x00\x1f\xff\xe1\x00\x04\x12\x34\xab\xcd", 12);
+  for (size_t i = 0; i < objs.size(); ++i) {
+    auto config = bytes_property(objs[i], 0x0D);
+    EXPECT_EQ(config.has_value(), keys[i]) << i;
+    if (config) {
+      EXPECT_EQ(*config, avcc);
+    }
+  }
 }
 
 TEST(MoqsinkMapping, DatagramPadSendsObjectsAsDatagrams) {
