@@ -269,7 +269,8 @@ static void expose_tracks(GstElement* element, gpointer data) {
       for (GstBuffer* b : t->pending) gst_app_src_push_buffer(GST_APP_SRC(appsrc), b);
       t->pending.clear();
     }
-    if (!conn->listener()) conn->subscribe(w.name, track_callback(sh, t, max_subgroup), max_subgroup);
+    // Caller: SUBSCRIBE. Listener: accept its PUBLISH, or SUBSCRIBE once a peer announces.
+    conn->subscribe(w.name, track_callback(sh, t, max_subgroup), max_subgroup);
   }
   if (job->last) {
     bool first;

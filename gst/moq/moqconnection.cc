@@ -75,37 +75,32 @@ std::vector<wire::Draft> drafts_of(int d) {
 }
 }  // namespace
 
+// What the element wants of one track; the SubscriptionHandler of every session delivering it.
+struct Connection::TrackSub : SubscriptionHandler, FetchHandler {
+  Connection* c = nullptr;
+  std::string track;
+  ObjectCallback cb;
+  std::optional<uint64_t> max_subgroup;
+  bool from_group_start = false;
+  void on_object(const ReceivedObject& o) override {
+    {
+      std::lock_guard<std::mutex> l(c->mu_);
+      ++c->objects_received_;
+    }
+    cb(o);
+  }
+  void on_fetch_error(uint64_t, const std::string&) override {}  // nothing cached: live only
+  void on_subscribe_error(uint64_t code, const std::string& reason) override {
+    if (c->events_) c->events_("error", "SUBSCRIBE refused (code " + std::to_string(code) + "): " + reason);
+  }
+  void on_done(uint64_t status, const std::string& reason) override;
+
+};
+
 // Session events for both roles; lives on the loop thread.
 struct Connection::Handler : SessionHandler {
   Connection& c;
-  struct Sub : SubscriptionHandler, FetchHandler {
-    Connection* c = nullptr;
-    std::string track;
-    ObjectCallback cb;
-    std::optional<uint64_t> max_subgroup;
-    bool from_group_start = false;
-    void on_object(const ReceivedObject& o) override {
-      {
-        std::lock_guard<std::mutex> l(c->mu_);
-        ++c->objects_received_;
-      }
-      cb(o);
-    }
-    void on_fetch_error(uint64_t, const std::string&) override {}  // nothing cached: live only
-    void on_subscribe_error(uint64_t code, const std::string& reason) override {
-      if (c->events_) c->events_("error", "SUBSCRIBE refused (code " + std::to_string(code) + "): " + reason);
-    }
-    void on_done(uint64_t status, const std::string& reason) override {
-      if (!c->events_) return;
-      // The session went away under an established caller: the reconnect resubscribes.
-      if (c->will_reconnect() && c->client_->session().closed()) return;
-      // Only a publisher that ended the track is an end of stream; anything else cut it short.
-      const bool ended = status == 0x2 || status == 0x3;
-      if (!c->listener() && !c->handler_->ready) return c->events_("error", c->handler_->not_established(reason));
-      c->events_(ended ? "eos" : "error", track + ": PUBLISH_DONE status " + std::to_string(status) + " " + reason);
-    }
-  };
-  std::map<std::string, std::unique_ptr<Sub>> subs;  // by track name
+  std::map<std::string, std::unique_ptr<TrackSub>> subs;  // by track name
 
   explicit Handler(Connection& conn) : c(conn) {}
   bool ready = false;  // caller mode: the one client session reached SETUP
@@ -143,7 +138,7 @@ struct Connection::Handler : SessionHandler {
     if (!acceptor) return nullptr;
     ObjectCallback cb = acceptor(n.name);
     if (!cb) return nullptr;
-    auto sub = std::make_unique<Sub>();
+    auto sub = std::make_unique<TrackSub>();
     sub->c = &c;
     sub->track = n.name;
     sub->cb = std::move(cb);
@@ -151,6 +146,52 @@ struct Connection::Handler : SessionHandler {
   }
   std::function<ObjectCallback(const std::string&)> acceptor;
 };
+
+void Connection::TrackSub::on_done(uint64_t status, const std::string& reason) {
+  if (!c->events_) return;
+  // The session went away under an established caller: the reconnect resubscribes.
+  if (c->will_reconnect() && c->client_->session().closed()) return;
+  // Only a publisher that ended the track is an end of stream; anything else cut it short.
+  const bool ended = status == 0x2 || status == 0x3;
+  if (!c->listener() && !c->handler_->ready) return c->events_("error", c->handler_->not_established(reason));
+  // A listener serves many peers: one publisher cutting its track short is not fatal.
+  const char* cut = c->listener() ? "warning" : "error";
+  c->events_(ended ? "eos" : cut, track + ": PUBLISH_DONE status " + std::to_string(status) + " " + reason);
+}
+
+// Listener: one per accepted session. Forwards to the shared Handler, and when the peer
+// announces the URI's namespace (a publisher such as @moq/net that PUBLISH_NAMESPACEs and waits
+// for SUBSCRIBE instead of PUBLISHing), subscribes to the tracks the element wants.
+struct Connection::Peer : SessionHandler {
+  Connection& c;
+  Session& s;
+  bool announced = false;
+  Peer(Connection& conn, Session& sess) : c(conn), s(sess) {}
+  void on_ready(wire::Draft d) override { c.handler_->on_ready(d); }
+  void on_closed(uint64_t code, const std::string& reason) override {
+    c.handler_->on_closed(code, reason);
+    Session* key = &s;
+    c.loop_.post([conn = &c, key] { conn->peers_.erase(key); });  // not inside our own call
+  }
+  bool on_namespace_published(const TrackNamespace& ns) override {
+    if (ns == c.uri_.ns && !announced) {
+      announced = true;
+      for (auto& [track, sub] : c.handler_->subs) c.subscribe_on(s, *sub);
+    }
+    return true;
+  }
+  void on_namespace_done(const TrackNamespace& ns) override { c.handler_->on_namespace_done(ns); }
+  SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override { return c.handler_->on_incoming_publish(n); }
+};
+
+void Connection::subscribe_on(Session& s, TrackSub& sub) {
+  SubscribeOptions so;
+  so.filter = wire::SubscriptionFilter{
+      sub.from_group_start ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
+  so.max_subgroup = sub.max_subgroup;
+  auto id = s.subscribe(FullTrackName{uri_.ns, sub.track}, so, &sub);
+  if (id && sub.from_group_start) s.joining_fetch(*id, 0, true, &sub);
+}
 
 std::shared_ptr<Connection> Connection::create(const Settings& s, EventCallback events, std::string* error) {
   std::shared_ptr<Connection> c(new Connection());
@@ -187,7 +228,15 @@ bool Connection::start(std::string* error) {
       if (!cert) return;
       sc.cert = *cert;
       cert_sha256_ = cert->sha256_hex;
-      server_ = Server::start(loop_, sc, &registry_, [this](Session&) { return handler_.get(); }, error);
+      server_ = Server::start(
+          loop_, sc, &registry_,
+          [this](Session& sess) -> SessionHandler* {
+            auto peer = std::make_unique<Peer>(*this, sess);
+            Peer* raw = peer.get();
+            peers_[&sess] = std::move(peer);
+            return raw;
+          },
+          error);
       if (!server_) return;
       port_ = server_->address().port();
       if (events_) events_("listening", server_->address().to_string() + " sha256=" + cert_sha256_);
@@ -266,6 +315,7 @@ Connection::~Connection() {
   loop_.run_sync([&] {
     client_.reset();
     server_.reset();
+    peers_.clear();
     handler_.reset();
   });
   loop_.stop();
@@ -301,14 +351,17 @@ void Connection::finish(const std::shared_ptr<TrackPublisher>& t) {
 void Connection::subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup,
                            bool from_group_start) {
   loop_.run_sync([&] {
-    auto sub = std::make_unique<Handler::Sub>();
-    sub->c = this;
-    sub->track = track;
-    sub->cb = std::move(cb);
-    sub->max_subgroup = max_subgroup;
-    sub->from_group_start = from_group_start;
-    Handler::Sub* raw = sub.get();
-    handler_->subs[track] = std::move(sub);
+    // One handler per track for the connection's life: sessions hold pointers to it.
+    std::unique_ptr<TrackSub>& slot = handler_->subs[track];
+    if (!slot) slot = std::make_unique<TrackSub>();
+    TrackSub* raw = slot.get();
+    raw->c = this;
+    raw->track = track;
+    raw->cb = std::move(cb);
+    raw->max_subgroup = max_subgroup;
+    raw->from_group_start = from_group_start;
+    for (auto& [sess, peer] : peers_)
+      if (peer->announced) subscribe_on(peer->s, *raw);
     if (client_) {
       SubscribeOptions so;
       // Start at the next group: a decoder needs the group's first object (a keyframe).

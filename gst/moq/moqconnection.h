@@ -99,6 +99,8 @@ class Connection {
 
  private:
   struct Handler;
+  struct Peer;
+  struct TrackSub;
   Connection() = default;
   bool start(std::string* error);
   // Loop thread: the caller's client session, and getting it back after a loss.
@@ -106,6 +108,7 @@ class Connection {
   bool will_reconnect() const;
   void schedule_reconnect();
   void publish_track(const std::shared_ptr<moqt::session::TrackPublisher>& t);
+  void subscribe_on(moqt::session::Session& s, TrackSub& sub);
   static constexpr std::chrono::milliseconds kMinBackoff{250}, kMaxBackoff{8000};
 
   Settings settings_;
@@ -116,6 +119,7 @@ class Connection {
   std::unique_ptr<moqt::session::Server> server_;
   std::unique_ptr<moqt::session::Client> client_;
   std::unique_ptr<Handler> handler_;
+  std::map<moqt::session::Session*, std::unique_ptr<Peer>> peers_;  // listener, loop thread
   uint16_t port_ = 0;
   std::string cert_sha256_;
   // Loop thread only.

@@ -9,6 +9,11 @@
 // The draft is forced through @moq/net's connect options: webtransport protocols ["moqt-16"],
 // ["moqt-18"], or [] for draft-14 (CLIENT_SETUP offering 0xff00000e). See docs/interop.md.
 //
+// With GST_LAUNCH (gst-launch-1.0) and GST_PLUGIN_PATH (our plugin) set, also the GStreamer
+// elements, each as a real gst-launch pipeline:
+//   watch:  moqsink (listener, x264) -> the browser subscribes to its catalog and video track;
+//   ingest: the browser publishes -> moqsrc (listener) ! filesink, compared byte for byte.
+//
 // Usage: node moqnet_interop.mjs PATH/TO/moqt-clock [DRAFT...]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,7 +32,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const children = new Set();
 let browser, pageServer, tmp;
 
-const deadline = setTimeout(() => abort('timed out after 150 s'), 150_000);
+const deadline = setTimeout(() => abort('timed out after 270 s'), 270_000);
 
 async function cleanup() {
   clearTimeout(deadline);
@@ -246,11 +251,143 @@ async function browserPublishes(draft) {
   if (problems.length) console.log(`  moqt-clock stderr:\n${clock.stderr.replace(/^/gm, '    ')}`);
 }
 
+// --- GStreamer elements (gst-launch-1.0 -m) -------------------------------------------------
+
+const GST_LAUNCH = process.env.GST_LAUNCH;
+// A gst-launch pipeline with our plugin; resolves once moqsink/moqsrc posted its "listening"
+// element message (gst-launch -m prints it): {port, sha256}.
+function startGst(args) {
+  const p = spawn(GST_LAUNCH, ['-m', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(p);
+  const g = { proc: p, out: '', stderr: '', code: undefined };
+  g.exited = new Promise((resolve) => p.on('exit', (code, signal) => {
+    children.delete(p);
+    g.code = code ?? signal;
+    resolve(g.code);
+  }));
+  p.stderr.on('data', (d) => {
+    g.stderr += d;
+    if (debug) process.stdout.write(`[gst] ${d}`);
+  });
+  g.ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening message within 15 s: ${g.out.slice(-500)}`)), 15_000);
+    p.stdout.on('data', (d) => {
+      g.out += d;
+      const m = /event=\(string\)listening, detail=\(string\)"?[^"]*?:(\d+)\\? sha256\\?=([0-9a-f]{64})/.exec(g.out);
+      if (m && !g.info) {
+        clearTimeout(timer);
+        g.info = { port: Number(m[1]), sha256: m[2] };
+        resolve(g.info);
+      }
+    });
+    g.exited.then((c) => { clearTimeout(timer); reject(new Error(`gst-launch exited (${c}): ${g.stderr}${g.out.slice(-500)}`)); });
+  });
+  return g;
+}
+async function stopGst(g, signal = 'SIGINT') {
+  if (g.code !== undefined) return;
+  g.proc.kill(signal);  // -e: SIGINT sends EOS first, so sinks finish their files
+  if ((await waitExit(g, 5000)) === 'timeout') {
+    g.proc.kill('SIGKILL');
+    await waitExit(g, 3000);
+  }
+}
+const gstErrors = (g) => (g.out + g.stderr).split('\n').filter((l) => /ERROR|moqt session \(/.test(l));
+
+// The browser watches a moqsink broadcast: the catalog lists the video track with its codec, and
+// the video objects are H.264 access units, whole groups from object 0.
+async function browserWatchesMoqsink(draft) {
+  const name = `draft-${draft} browser watches a moqsink broadcast`;
+  await openPage();
+  const g = startGst(['videotestsrc', 'is-live=true', '!', 'video/x-raw,format=I420,width=320,height=240,framerate=30/1', '!',
+    'x264enc', 'tune=zerolatency', 'key-int-max=15', 'speed-preset=ultrafast', '!',
+    'video/x-h264,stream-format=byte-stream,alignment=au', '!',
+    'moqsink', `uri=https://127.0.0.1:0/cam?mode=listener&draft=${draft}`]);
+  const problems = [];
+  let cat, vid;
+  try {
+    const info = await g.ready;
+    const common = { url: `https://127.0.0.1:${info.port}/cam`, hash: info.sha256, protocols: protocolsFor(draft), ns: 'cam' };
+    cat = await evaluate((p) => window.moqSub(p), { ...common, track: 'catalog', want: 1, timeoutMs: 8000 }, 20_000);
+    vid = await evaluate((p) => window.moqSub(p), { ...common, track: 'video', want: 40, timeoutMs: 10_000, binary: true }, 20_000);
+  } catch (e) {
+    problems.push(e.message);
+  }
+  await stopGst(g);
+  let codec;
+  if (cat) {
+    if (!cat.ok) problems.push(`catalog: ${cat.log.join(' | ')}`);
+    if (cat.version !== `moq-transport-${draft}`) problems.push(`negotiated ${cat.version}`);
+    try {
+      const json = JSON.parse(cat.objects[0].text);
+      const v = (json.tracks || []).find((t) => t.name === 'video');
+      codec = v && v.codec;
+      if (!codec || !codec.startsWith('avc1.')) problems.push(`catalog video codec '${codec}': ${cat.objects[0].text}`);
+    } catch (e) {
+      problems.push(`catalog is not JSON: ${e.message}`);
+    }
+  }
+  if (vid) {
+    if (!vid.ok) problems.push(`video: ${vid.log.join(' | ')}`);
+    if (vid.objects.length < 40) problems.push(`only ${vid.objects.length} video objects`);
+    const bad = vid.objects.find((o) => !/^(00000001|000001)/.test(o.head));
+    if (bad) problems.push(`group ${bad.group} object ${bad.index} is not an Annex B access unit: ${bad.head}`);
+    if (vid.objects.length && vid.objects[0].index !== 0) problems.push('the first group did not start at object 0');
+    const groups = [...new Set(vid.objects.map((o) => o.group))];
+    if (groups.some((x, i) => i > 0 && x !== groups[i - 1] + 1)) problems.push(`groups not consecutive: ${groups}`);
+  }
+  for (const l of gstErrors(g)) problems.push(`gst: ${l}`);
+  report(name, problems, vid && `catalog codec ${codec}; ${vid.objects.length} video objects in groups ` +
+    `${[...new Set(vid.objects.map((o) => o.group))].join(',')}, ${vid.objects.reduce((n, o) => n + o.size, 0)} bytes`);
+  if (problems.length) console.log(`  gst-launch output:\n${(g.out + g.stderr).slice(-3000).replace(/^/gm, '    ')}`);
+}
+
+// The browser publishes (PUBLISH_NAMESPACE, then serves our SUBSCRIBE); moqsrc in listener mode
+// subscribes when the namespace is announced and writes what it receives to a file.
+async function browserPublishesToMoqsrc(draft) {
+  const name = `draft-${draft} moqsrc receives what the browser publishes`;
+  const groups = 3, perGroup = 5;
+  await openPage();
+  const out = path.join(tmp, `moqsrc-${draft}.bin`);
+  const g = startGst(['-e', 'moqsrc', `uri=https://127.0.0.1:0/clock?mode=listener&draft=${draft}`, 'track=now',
+    'caps=application/x-moq-test', '!', 'filesink', `location=${out}`]);
+  const problems = [];
+  let res;
+  try {
+    const info = await g.ready;
+    res = await evaluate((p) => window.moqPub(p), {
+      url: `https://127.0.0.1:${info.port}/clock`, hash: info.sha256, protocols: protocolsFor(draft),
+      ns: 'clock', track: 'now', groups, perGroup, label: `d${draft}`, timeoutMs: 3000,
+    }, 30_000);
+  } catch (e) {
+    problems.push(e.message);
+  }
+  await stopGst(g);
+  let expected = '';
+  for (let i = 0; i < groups; ++i) {
+    expected += `d${draft}-g${i}:`;
+    for (let k = 0; k < perGroup; ++k) expected += pad2(k);
+  }
+  const got = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '(no file)';
+  if (got !== expected) problems.push(`filesink got '${got}', want '${expected}'`);
+  if (res) {
+    if (!res.ok) problems.push(`page: ${res.log.join(' | ')}`);
+    if (res.version !== `moq-transport-${draft}`) problems.push(`negotiated ${res.version}`);
+  }
+  for (const l of gstErrors(g)) problems.push(`gst: ${l}`);
+  report(name, problems, `${res && res.version}, ${got.length} bytes, as written`);
+  if (problems.length) console.log(`  gst-launch output:\n${(g.out + g.stderr).slice(-3000).replace(/^/gm, '    ')}`);
+}
+
 console.log(`moqnet_interop: chromium ${browser.version()}, @moq/net ${JSON.parse(fs.readFileSync(
   path.join(here, 'node_modules/@moq/net/package.json'), 'utf8')).version}, drafts ${drafts.join(', ')}`);
 for (const d of drafts) {
   await browserSubscribes(d);
   await browserPublishes(d);
+  if (GST_LAUNCH) {
+    await browserWatchesMoqsink(d);
+    await browserPublishesToMoqsrc(d);
+  }
 }
 const failed = results.filter((r) => !r.ok).length;
 if (failed) for (const l of pageLog.slice(-60)) console.log(l);

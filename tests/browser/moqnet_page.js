@@ -27,7 +27,9 @@ const text = (bytes) => new TextDecoder().decode(bytes);
 
 // Subscribes to ns/track and collects `want` objects, group by group. A group that fails
 // (e.g. a stream that starts mid-group, which @moq/net refuses) is logged and skipped.
-window.moqSub = async ({ url, hash, protocols, ns, track, want, timeoutMs }) => {
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+window.moqSub = async ({ url, hash, protocols, ns, track, want, timeoutMs, binary }) => {
   const log = [];
   const objects = [];
   let conn;
@@ -55,7 +57,9 @@ window.moqSub = async ({ url, hash, protocols, ns, track, want, timeoutMs }) => 
               break;
             }
             if (!frame) break;
-            objects.push({ group: group.sequence, index, text: text(frame.payload) });
+            objects.push(binary
+              ? { group: group.sequence, index, size: frame.payload.length, head: hex(frame.payload.slice(0, 8)) }
+              : { group: group.sequence, index, text: text(frame.payload) });
           }
         }
       })(),

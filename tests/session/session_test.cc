@@ -231,7 +231,8 @@ TEST_P(SessionTest, SubscribeReceivesLiveObjectsInOrder) {
 }
 
 // @moq/net ("moq-lite-js") misreads LARGEST_OBJECT at -17+ (length-prefixed instead of a bare
-// Location): at -18 its SUBSCRIBE_OK comes without it; everyone else still gets it.
+// Location): at -18 its SUBSCRIBE_OK comes without it; everyone else still gets it. And it
+// needs whole groups (below).
 TEST_P(SessionTest, MoqNetPeerGetsSubscribeOkWithoutLargestObjectAtDraft18) {
   write_groups(*track_, 0, 1, 3);
   Events& ev = events();
@@ -250,7 +251,28 @@ TEST_P(SessionTest, MoqNetPeerGetsSubscribeOkWithoutLargestObjectAtDraft18) {
   if (GetParam().draft == Draft::k18) EXPECT_FALSE(s.ok->largest.has_value());
   else EXPECT_EQ(s.ok->largest, (Location{0, 2}));
   write_groups(*track_, 1, 1, 2);
+  // It takes only whole groups and cannot FETCH: it gets the current group from object 0 (the
+  // 3 cached objects of group 0), then group 1 live. Anyone else starts after the largest object.
+  ASSERT_TRUE(s.wait([&] { return s.objects.size() == 5; })) << s.count();
+  std::lock_guard<std::mutex> l(s.mu);
+  EXPECT_EQ(s.objects.front().location, (Location{0, 0}));
+  EXPECT_EQ(s.objects.back().location, (Location{1, 1}));
+}
+
+TEST_P(SessionTest, OtherPeersLargestObjectSubscriptionStartsAfterTheLargestObject) {
+  write_groups(*track_, 0, 1, 3);
+  Events& ev = events();
+  Session* c = connect(ev, {}, "someone-else");
+  ASSERT_TRUE(c);
+  Sub& s = sub();
+  loop_.run_sync([&] { ASSERT_TRUE(c->subscribe(kTrack, {}, &s)); });
+  ASSERT_TRUE(s.wait([&] { return s.ok.has_value(); }));
+  write_groups(*track_, 1, 1, 2);
   ASSERT_TRUE(s.wait([&] { return s.objects.size() == 2; })) << s.count();
+  std::this_thread::sleep_for(50ms);
+  std::lock_guard<std::mutex> l(s.mu);
+  EXPECT_EQ(s.objects.size(), 2u);
+  EXPECT_EQ(s.objects.front().location, (Location{1, 0}));
 }
 
 TEST_P(SessionTest, SubscribeToAnUnknownTrackFails) {

@@ -505,6 +505,11 @@ void Session::handle_setup(const ControlMessage& m) {
   // SUBSCRIBE_OK / TRACK_STATUS replies without it (docs/interop.md).
   omit_largest_object_ = cfg_.peer_workarounds && draft_ == Draft::k18 &&
                          peer_implementation_.starts_with("moq-lite-js");
+  // It also takes only whole groups (a subgroup stream must start at object 0) and cannot
+  // FETCH, so a LargestObject subscription would lose the current group, and a track written
+  // once (a catalog) would never arrive: it gets the current group from object 0 (its own
+  // publisher does the same).
+  whole_groups_ = cfg_.peer_workarounds && peer_implementation_.starts_with("moq-lite-js");
   if (!client && draft_ != Draft::k18) {
     // Answer CLIENT_SETUP with SERVER_SETUP on the same stream.
     SetupParams sp;
@@ -897,7 +902,9 @@ void Session::on_subscribe(const Subscribe& m, StreamId stream) {
   const std::optional<Location> largest = track->largest();
   const SubscriptionFilter f = m.params.filter.value_or(SubscriptionFilter{FilterType::kLargestObject, {}, {}});
   switch (f.type) {
-    case FilterType::kLargestObject: sub->start = largest ? Location{largest->group, largest->object + 1} : Location{}; break;
+    case FilterType::kLargestObject:
+      sub->start = largest ? Location{largest->group, whole_groups_ ? 0 : largest->object + 1} : Location{};
+      break;
     case FilterType::kNextGroupStart: sub->start = largest ? Location{largest->group + 1, 0} : Location{}; break;
     case FilterType::kAbsoluteStart: sub->start = f.start; break;
     case FilterType::kAbsoluteRange:
@@ -921,6 +928,10 @@ void Session::on_subscribe(const Subscribe& m, StreamId stream) {
   OutgoingSubscription* raw = sub.get();
   out_subs_[m.request_id] = std::move(sub);
   stats_.incoming_subscriptions = out_subs_.size();
+  if (whole_groups_ && largest && f.type == FilterType::kLargestObject) {
+    // The current group so far, from the cache, on the streams live objects then continue.
+    for (const Object* o : track->cached_range(raw->start, *largest, GroupOrder::kAscending)) raw->on_object(*o);
+  }
   track->add_sink(raw);
 }
 

@@ -283,6 +283,7 @@ class Session final : public quic::TransportHandler {
   std::vector<std::pair<wire::ControlMessage, quic::StreamId>> early_messages_;  // -18 requests before the peer's SETUP
   std::string peer_implementation_;
   bool omit_largest_object_ = false;  // peer_workarounds: @moq/net at -18
+  bool whole_groups_ = false;         // peer_workarounds: @moq/net, LargestObject from object 0
   std::optional<std::pair<std::string, std::chrono::milliseconds>> pending_goaway_;
   quic::EventLoop::TimerId setup_timer_ = 0, goaway_timer_ = 0;
   SessionStats stats_;
