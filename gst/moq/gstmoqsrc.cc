@@ -85,13 +85,14 @@ struct _GstMoqSrc {
   GstClockTime latency;
   gint max_layer;
   guint catalog_timeout;  // ms
+  gint join_groups_back;  // -1: from the next group; N >= 0: joining FETCH of the current group and N before
   std::shared_ptr<Connection>* conn;
   std::shared_ptr<SrcShared>* sh;
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
        PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_TRACK, PROP_CAPS, PROP_LATENCY, PROP_MAX_LAYER,
-       PROP_CATALOG_TIMEOUT };
+       PROP_CATALOG_TIMEOUT, PROP_JOIN_GROUPS_BACK };
 
 static GstStaticPadTemplate src_template =
     GST_STATIC_PAD_TEMPLATE("src_%s", GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS_ANY);
@@ -217,6 +218,7 @@ static void expose_tracks(GstElement* element, gpointer data) {
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
   const GstClockTime latency = self->latency;
   const gint max_layer = self->max_layer;
+  const gint groups_back = self->join_groups_back;
   GST_OBJECT_UNLOCK(self);
   std::lock_guard<std::mutex> expose(sh->expose_mu);
   {
@@ -270,7 +272,9 @@ static void expose_tracks(GstElement* element, gpointer data) {
       t->pending.clear();
     }
     // Caller: SUBSCRIBE. Listener: accept its PUBLISH, or SUBSCRIBE once a peer announces.
-    conn->subscribe(w.name, track_callback(sh, t, max_subgroup), max_subgroup);
+    std::optional<uint64_t> back;
+    if (groups_back >= 0) back = uint64_t(groups_back);
+    conn->subscribe(w.name, track_callback(sh, t, max_subgroup), max_subgroup, back);
   }
   if (job->last) {
     bool first;
@@ -395,7 +399,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
           }
           if (!want.empty()) schedule_expose(el, std::move(want), complete);
         },
-        {}, true);
+        {}, 0);  // the current catalog group from its start
     // No catalog in time (a publisher without one): expose the named track, or what was pushed,
     // without caps; downstream typefinds.
     conn->after(std::chrono::milliseconds(catalog_timeout), [el, sh, track] {
@@ -493,6 +497,7 @@ static void gst_moq_src_set_property(GObject* o, guint id, const GValue* v, GPar
     case PROP_LATENCY: self->latency = g_value_get_uint64(v); break;
     case PROP_MAX_LAYER: self->max_layer = g_value_get_int(v); break;
     case PROP_CATALOG_TIMEOUT: self->catalog_timeout = g_value_get_uint(v); break;
+    case PROP_JOIN_GROUPS_BACK: self->join_groups_back = g_value_get_int(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
@@ -510,6 +515,7 @@ static void gst_moq_src_get_property(GObject* o, guint id, GValue* v, GParamSpec
     case PROP_LATENCY: g_value_set_uint64(v, self->latency); break;
     case PROP_MAX_LAYER: g_value_set_int(v, self->max_layer); break;
     case PROP_CATALOG_TIMEOUT: g_value_set_uint(v, self->catalog_timeout); break;
+    case PROP_JOIN_GROUPS_BACK: g_value_set_int(v, self->join_groups_back); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
@@ -556,6 +562,13 @@ static void gst_moq_src_class_init(GstMoqSrcClass* k) {
       g_param_spec_uint("catalog-timeout", "Catalog timeout",
                         "How long to wait for the broadcast's catalog before exposing tracks without caps (ms)", 0,
                         G_MAXUINT, 3000, rw));
+  g_object_class_install_property(
+      g, PROP_JOIN_GROUPS_BACK,
+      g_param_spec_int("join-groups-back", "Join groups back",
+                       "Where playback starts: -1 = at the next group (a keyframe; waits up to one group); 0 = at "
+                       "the start of the current group (joining FETCH: no wait); N = N groups before that, as far as "
+                       "the publisher's cache goes",
+                       -1, 1000, -1, rw));
   gst_element_class_add_static_pad_template(e, &src_template);
   gst_element_class_set_static_metadata(e, "MoQ source", "Source/Network",
                                         "Receives a Media over QUIC broadcast: one pad per track", "moq-gst developers");
@@ -568,6 +581,7 @@ static void gst_moq_src_init(GstMoqSrc* self) {
   self->latency = 200 * GST_MSECOND;
   self->max_layer = -1;
   self->catalog_timeout = 3000;
+  self->join_groups_back = -1;
   self->sh = new std::shared_ptr<SrcShared>(std::make_shared<SrcShared>());
   (*self->sh)->bin = GST_ELEMENT(self);
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SOURCE);

@@ -76,26 +76,72 @@ std::vector<wire::Draft> drafts_of(int d) {
 }  // namespace
 
 // What the element wants of one track; the SubscriptionHandler of every session delivering it.
-struct Connection::TrackSub : SubscriptionHandler, FetchHandler {
+struct Connection::TrackSub : SubscriptionHandler {
   Connection* c = nullptr;
   std::string track;
   ObjectCallback cb;
   std::optional<uint64_t> max_subgroup;
-  bool from_group_start = false;
-  void on_object(const ReceivedObject& o) override {
+  std::optional<uint64_t> groups_back;  // none: from the next group; N: joining FETCH of N groups back
+  // While the joining FETCH brings the older objects, live ones wait so the element sees one
+  // ordered sequence (bounded in count and time: a peer that never answers FETCH, e.g. @moq/net).
+  bool fetching = false;
+  std::chrono::steady_clock::time_point fetch_started;
+  std::vector<ReceivedObject> held;
+  static constexpr size_t kMaxHeld = 600;
+  static constexpr std::chrono::milliseconds kMaxHold{1500};
+
+  struct Fetch : FetchHandler {
+    TrackSub* t;
+    explicit Fetch(TrackSub* owner) : t(owner) {}
+    void on_object(const ReceivedObject& o) override { t->deliver(o); }
+    void on_fetch_error(uint64_t, const std::string&) override { t->fetch_over(); }  // live only
+    void on_fetch_done() override { t->fetch_over(); }
+  } fetch{this};
+
+  void deliver(const ReceivedObject& o) {
     {
       std::lock_guard<std::mutex> l(c->mu_);
       ++c->objects_received_;
     }
     cb(o);
   }
-  void on_fetch_error(uint64_t, const std::string&) override {}  // nothing cached: live only
+  void fetch_over() {
+    fetching = false;
+    std::vector<ReceivedObject> h = std::move(held);
+    held.clear();
+    for (const auto& o : h) deliver(o);
+  }
+  void on_object(const ReceivedObject& o) override {
+    if (fetching) {
+      if (held.size() < kMaxHeld && std::chrono::steady_clock::now() - fetch_started < kMaxHold) {
+        held.push_back(o);
+        return;
+      }
+      fetch_over();
+    }
+    deliver(o);
+  }
   void on_subscribe_error(uint64_t code, const std::string& reason) override {
     if (c->events_) c->events_("error", "SUBSCRIBE refused (code " + std::to_string(code) + "): " + reason);
   }
   void on_done(uint64_t status, const std::string& reason) override;
-
 };
+
+// SUBSCRIBE `sub` on a Session, or on the Client (whose subscriptions survive GOAWAY).
+template <typename Target>
+void Connection::issue(Target& target, TrackSub& sub) {
+  SubscribeOptions so;
+  // From the next group (a decoder needs the group's first object, a keyframe), or from the
+  // largest object plus a joining FETCH of the groups before it.
+  so.filter = wire::SubscriptionFilter{
+      sub.groups_back ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
+  so.max_subgroup = sub.max_subgroup;
+  auto id = target.subscribe(FullTrackName{uri_.ns, sub.track}, so, &sub);
+  if (id && sub.groups_back && target.joining_fetch(*id, *sub.groups_back, true, &sub.fetch)) {
+    sub.fetching = true;
+    sub.fetch_started = std::chrono::steady_clock::now();
+  }
+}
 
 // Session events for both roles; lives on the loop thread.
 struct Connection::Handler : SessionHandler {
@@ -176,22 +222,13 @@ struct Connection::Peer : SessionHandler {
   bool on_namespace_published(const TrackNamespace& ns) override {
     if (ns == c.uri_.ns && !announced) {
       announced = true;
-      for (auto& [track, sub] : c.handler_->subs) c.subscribe_on(s, *sub);
+      for (auto& [track, sub] : c.handler_->subs) c.issue(s, *sub);
     }
     return true;
   }
   void on_namespace_done(const TrackNamespace& ns) override { c.handler_->on_namespace_done(ns); }
   SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override { return c.handler_->on_incoming_publish(n); }
 };
-
-void Connection::subscribe_on(Session& s, TrackSub& sub) {
-  SubscribeOptions so;
-  so.filter = wire::SubscriptionFilter{
-      sub.from_group_start ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
-  so.max_subgroup = sub.max_subgroup;
-  auto id = s.subscribe(FullTrackName{uri_.ns, sub.track}, so, &sub);
-  if (id && sub.from_group_start) s.joining_fetch(*id, 0, true, &sub);
-}
 
 std::shared_ptr<Connection> Connection::create(const Settings& s, EventCallback events, std::string* error) {
   std::shared_ptr<Connection> c(new Connection());
@@ -285,14 +322,7 @@ void Connection::schedule_reconnect() {
       return schedule_reconnect();
     }
     // Same subscriptions (from the next group: a keyframe) and the same pushed tracks.
-    for (auto& [track, sub] : handler_->subs) {
-      SubscribeOptions so;
-      so.filter = wire::SubscriptionFilter{
-          sub->from_group_start ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
-      so.max_subgroup = sub->max_subgroup;
-      auto id = client_->subscribe(FullTrackName{uri_.ns, track}, so, sub.get());
-      if (id && sub->from_group_start) client_->joining_fetch(*id, 0, true, sub.get());
-    }
+    for (auto& [track, sub] : handler_->subs) issue(*client_, *sub);
     for (auto& t : published_) publish_track(t);
   });
 }
@@ -349,7 +379,7 @@ void Connection::finish(const std::shared_ptr<TrackPublisher>& t) {
 }
 
 void Connection::subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup,
-                           bool from_group_start) {
+                           std::optional<uint64_t> groups_back) {
   loop_.run_sync([&] {
     // One handler per track for the connection's life: sessions hold pointers to it.
     std::unique_ptr<TrackSub>& slot = handler_->subs[track];
@@ -359,18 +389,10 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
     raw->track = track;
     raw->cb = std::move(cb);
     raw->max_subgroup = max_subgroup;
-    raw->from_group_start = from_group_start;
+    raw->groups_back = groups_back;
     for (auto& [sess, peer] : peers_)
-      if (peer->announced) subscribe_on(peer->s, *raw);
-    if (client_) {
-      SubscribeOptions so;
-      // Start at the next group: a decoder needs the group's first object (a keyframe).
-      so.filter = wire::SubscriptionFilter{
-          from_group_start ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
-      so.max_subgroup = max_subgroup;
-      auto id = client_->subscribe(FullTrackName{uri_.ns, track}, so, raw);
-      if (id && from_group_start) client_->joining_fetch(*id, 0, true, raw);
-    }
+      if (peer->announced) issue(peer->s, *raw);
+    if (client_) issue(*client_, *raw);
   });
 }
 

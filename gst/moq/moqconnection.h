@@ -83,10 +83,10 @@ class Connection {
   // --- subscribing (moqsrc) ---
   // Caller: SUBSCRIBE to `track` in the URI's namespace. Listener: accept a PUBLISH of it.
   // `max_subgroup`: layers above it are refused (STOP_SENDING on their streams).
-  // `from_group_start`: live from the largest object plus a joining FETCH of the current group
-  // (what a catalog reader needs); otherwise live from the next group (a decoder's keyframe).
+  // `groups_back`: none = live from the next group (a decoder's keyframe); N = live from the
+  // largest object plus a joining FETCH of the current group and N before it, delivered in order.
   void subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup = {},
-                 bool from_group_start = false);
+                 std::optional<uint64_t> groups_back = {});
 
   // Listener: a PUBLISH of a track nobody subscribed to asks `acceptor`, which returns the
   // track's callback (or null to refuse). For sources that learn their tracks as they come.
@@ -108,7 +108,8 @@ class Connection {
   bool will_reconnect() const;
   void schedule_reconnect();
   void publish_track(const std::shared_ptr<moqt::session::TrackPublisher>& t);
-  void subscribe_on(moqt::session::Session& s, TrackSub& sub);
+  template <typename Target>
+  void issue(Target& target, TrackSub& sub);
   static constexpr std::chrono::milliseconds kMinBackoff{250}, kMaxBackoff{8000};
 
   Settings settings_;

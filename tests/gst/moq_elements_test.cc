@@ -466,6 +466,43 @@ TEST(ElementsReconnect, CallerSinkRepublishesWhenTheListenerRestarts) {
   EXPECT_GE(stat_of(snd.pipeline, "s", "reconnects"), 1u);
 }
 
+// join-groups-back=0: the viewer starts at the current group's keyframe through a joining FETCH
+// instead of waiting for the next group (1 s groups here, joined 170 ms in).
+TEST(ElementsAV, JoinGroupsBackStartsAtTheCurrentGroupWithoutWaiting) {
+  PipelineRun snd, first, second;
+  snd.pipeline = launch(
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! "
+      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:0/live/cam?mode=listener");
+  ASSERT_TRUE(snd.pipeline);
+  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(snd.pipeline), "s");
+  guint port = 0;
+  g_object_get(sink, "port", &port, nullptr);
+  gst_object_unref(sink);
+  ASSERT_GT(port, 0u);
+  const std::string uri = "moqt://127.0.0.1:" + std::to_string(port) + "/live/cam?tls-insecure=true";
+  first.pipeline = launch("moqsrc uri=" + uri + " ! h264parse ! avdec_h264 ! appsink name=out sync=false max-buffers=1000");
+  ASSERT_NE(gst_element_set_state(first.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received r1 = pull(first.pipeline, snd.pipeline, 60, std::chrono::seconds(20));  // 2 whole groups
+  ASSERT_GE(r1.frames, 60);
+  std::this_thread::sleep_for(std::chrono::milliseconds(170));
+  const auto t0 = std::chrono::steady_clock::now();
+  second.pipeline = launch("moqsrc join-groups-back=0 uri=" + uri +
+                           " ! h264parse ! avdec_h264 ! appsink name=out sync=false max-buffers=1000");
+  ASSERT_NE(gst_element_set_state(second.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received r2 = pull(second.pipeline, snd.pipeline, 1, std::chrono::seconds(10));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(r2.frames, 1);
+  std::printf("join-groups-back=0: first decoded frame after %.0f ms (the next group was ~830 ms away)\n",
+              std::chrono::duration<double, std::milli>(waited).count());
+  EXPECT_LT(waited, std::chrono::milliseconds(500));
+  Received more = pull(second.pipeline, snd.pipeline, 45, std::chrono::seconds(10));
+  EXPECT_EQ(more.error, "");
+  EXPECT_GE(more.frames, 45);
+  EXPECT_TRUE(more.monotonic) << "fetched and live frames out of order";
+}
+
 TEST(ElementsAV, PlaybinPlaysVideoAndAudioFromAMoqtUri) {
   PipelineRun snd, rcv;
   guint port = 0;
