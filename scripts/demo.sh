@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main demo (called by `scripts/setup.sh demo` after install + build).
-# 1. GStreamer: a moqsink pipeline (x264 camera stand-in) is the origin on 127.0.0.1; moqsrc
-#    pipelines play it over raw QUIC (moqt://) and WebTransport (https://) into a real decoder and
-#    print what they saw. (No relay yet: players connect to the publishing pipeline.)
+# 1. GStreamer: a moqsink pipeline (x264 video + Opus audio, a camera stand-in) is the origin on
+#    127.0.0.1; moqsrc pipelines play it over raw QUIC (moqt://) and WebTransport (https://): the
+#    catalog gives them a video and an audio pad, real decoders, and they print what they saw. (No relay yet: players connect to the publishing pipeline.)
 # 2. The engine alone: a clock publisher and subscribers at each draft over both transports.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,26 +14,30 @@ trap 'kill $pub $gpub 2>/dev/null || true; rm -rf "$out"' EXIT
 export GST_PLUGIN_PATH="$here/build/gst/moq${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 status=0
 
-echo "[demo] GStreamer publish -> play: videotestsrc ! x264enc ! moqsink (listener) <- moqsrc ! avdec_h264"
+echo "[demo] GStreamer publish -> play: videotestsrc ! x264enc + audiotestsrc ! opusenc -> moqsink (listener) <- moqsrc -> avdec_h264 + opusdec"
 gst-launch-1.0 -v videotestsrc is-live=true ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! \
   x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! video/x-h264,stream-format=byte-stream,alignment=au ! \
-  moqsink uri='moqt://127.0.0.1:0/live/cam?mode=listener' >"$out/gpub.log" 2>&1 &
+  moqsink name=s uri='moqt://127.0.0.1:0/live/cam?mode=listener' \
+  audiotestsrc is-live=true wave=ticks ! audioconvert ! opusenc ! s. >"$out/gpub.log" 2>&1 &
 gpub=$!
-for _ in $(seq 100); do grep -q "moqsink0: port = " "$out/gpub.log" && break; sleep 0.1; done
-gport=$(sed -n 's/.*moqsink0: port = \([0-9]*\).*/\1/p' "$out/gpub.log" | head -1)
+for _ in $(seq 100); do grep -q "GstMoqSink:s: port = " "$out/gpub.log" && break; sleep 0.1; done
+gport=$(sed -n 's/.*GstMoqSink:s: port = \([0-9]*\).*/\1/p' "$out/gpub.log" | head -1)
 if [ -z "$gport" ]; then
   cat "$out/gpub.log"; echo "[demo] the GStreamer publisher did not start"; status=1
 else
-  echo "[demo] publisher pipeline listening on 127.0.0.1:$gport (namespace live/cam, catalog + video track)"
+  echo "[demo] publisher pipeline listening on 127.0.0.1:$gport (namespace live/cam: catalog, video, audio tracks)"
   for url in "moqt://127.0.0.1:$gport/live/cam?tls-insecure=true" "https://127.0.0.1:$gport/live/cam?tls-insecure=true"; do
-    echo "[demo] player: moqsrc uri='$url' ! h264parse ! avdec_h264 ! fakesink (90 frames)"
-    if timeout 30 gst-launch-1.0 -v moqsrc uri="$url" num-buffers=90 ! h264parse ! avdec_h264 ! fakesink silent=false \
-        >"$out/play.log" 2>&1; then
-      frames=$(grep -c 'fakesink0: last-message = chain' "$out/play.log" || true)
-      caps=$(sed -n 's/.*fakesink0.GstPad:sink: caps = \(video\/x-raw, format=([a-z]*)[A-Za-z0-9_]*, width=(int)[0-9]*, height=(int)[0-9]*\).*/\1/p' "$out/play.log" | head -1)
-      last=$(grep 'fakesink0: last-message = chain' "$out/play.log" | tail -1 | sed -n 's/.*\(pts: [0-9:.]*\).*/\1/p')
-      echo "    decoded $frames frames ($caps), last $last"
-      [ "$frames" -ge 90 ] || status=1
+    echo "[demo] player: moqsrc uri='$url' -> src_video ! avdec_h264 (90 frames), src_audio ! opusdec (150 frames)"
+    if timeout 30 gst-launch-1.0 -v moqsrc name=r uri="$url" \
+        r.src_video ! queue ! h264parse ! avdec_h264 ! identity eos-after=90 ! fakesink name=v silent=false \
+        r.src_audio ! queue ! opusdec ! identity eos-after=150 ! fakesink name=a silent=false >"$out/play.log" 2>&1; then
+      caps=$(sed -n 's/.*GstFakeSink:v.GstPad:sink: caps = \(video\/x-raw, format=([a-z]*)[A-Za-z0-9_]*, width=(int)[0-9]*, height=(int)[0-9]*\).*/\1/p' "$out/play.log" | head -1)
+      acaps=$(sed -n 's/.*GstFakeSink:a.GstPad:sink: caps = \(audio\/x-raw, format=([a-z]*)[A-Za-z0-9_]*, [^;]*rate=(int)[0-9]*, channels=(int)[0-9]*\).*/\1/p' "$out/play.log" | head -1)
+      last=$(grep 'GstFakeSink:v: last-message = chain' "$out/play.log" | tail -1 | sed -n 's/.*\(pts: [0-9:.]*\).*/\1/p')
+      # identity eos-after=N ends each branch after exactly N decoded buffers; gst-launch exits 0
+      # only once both branches have.
+      echo "    decoded 90 video frames ($caps), last $last; 150 audio buffers ($acaps)"
+      [ -n "$caps" ] && [ -n "$acaps" ] || status=1
     else
       tail -5 "$out/play.log" | sed 's/^/    /'; status=1
     fi

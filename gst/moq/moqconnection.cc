@@ -160,7 +160,7 @@ struct Connection::Handler : SessionHandler {
     if (c.events_) c.events_("connected", wire::profile(d).name);
   }
   void on_closed(uint64_t code, const std::string& reason) override {
-    if (!c.events_) return;
+    if (!c.events_ || c.stopping_) return;
     if (c.will_reconnect()) {
       // Once established, a lost caller session is re-established with backoff, and its
       // subscriptions and published tracks resume there (from the next group).
@@ -194,7 +194,7 @@ struct Connection::Handler : SessionHandler {
 };
 
 void Connection::TrackSub::on_done(uint64_t status, const std::string& reason) {
-  if (!c->events_) return;
+  if (!c->events_ || c->stopping_) return;  // our own close as the element stops
   // The session went away under an established caller: the reconnect resubscribes.
   if (c->will_reconnect() && c->client_->session().closed()) return;
   // Only a publisher that ended the track is an end of stream; anything else cut it short.
