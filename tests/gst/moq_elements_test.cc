@@ -503,6 +503,31 @@ TEST(ElementsAV, JoinGroupsBackStartsAtTheCurrentGroupWithoutWaiting) {
   EXPECT_TRUE(more.monotonic) << "fetched and live frames out of order";
 }
 
+// Raw AAC needs its AudioSpecificConfig (caps codec_data) to decode: it travels in the catalog,
+// and moqsrc's src_audio pad gets it back.
+TEST(ElementsAV, RawAacDecodesThroughTheCatalog) {
+  PipelineRun snd, rcv;
+  snd.pipeline = launch(
+      "audiotestsrc is-live=true ! audioconvert ! avenc_aac ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! "
+      "moqsink name=s uri=moqt://127.0.0.1:0/live/radio?mode=listener");
+  ASSERT_TRUE(snd.pipeline);
+  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(snd.pipeline), "s");
+  guint port = 0;
+  g_object_get(sink, "port", &port, nullptr);
+  gst_object_unref(sink);
+  ASSERT_GT(port, 0u);
+  rcv.pipeline = launch("moqsrc name=r uri=moqt://127.0.0.1:" + std::to_string(port) +
+                        "/live/radio?tls-insecure=true r.src_audio ! avdec_aac ! appsink name=out sync=false "
+                        "max-buffers=1000");
+  ASSERT_TRUE(rcv.pipeline);
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received r = pull(rcv.pipeline, snd.pipeline, 50, std::chrono::seconds(20));  // 1024-sample frames: ~1 s
+  EXPECT_EQ(r.error, "");
+  EXPECT_GE(r.frames, 50);
+  EXPECT_TRUE(r.monotonic);
+}
+
 TEST(ElementsAV, PlaybinPlaysVideoAndAudioFromAMoqtUri) {
   PipelineRun snd, rcv;
   guint port = 0;
@@ -580,6 +605,9 @@ const Case kCases[] = {
     {"Vp8OverWebTransportDraft18", "https", 18, "vp8enc deadline=1 keyframe-max-dist=15", "video/x-vp8", "vp8dec"},
     {"H264OverWebTransportDraft14", "https", 14, "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast",
      "video/x-h264,stream-format=byte-stream,alignment=au", "h264parse ! avdec_h264"},
+    {"Vp9OverQuicDraft18", "moqt", 18, "vp9enc deadline=1 cpu-used=8 keyframe-max-dist=15", "video/x-vp9", "vp9dec"},
+    {"Av1OverWebTransportDraft16", "https", 16, "av1enc cpu-used=10 usage-profile=realtime keyframe-max-dist=15",
+     "video/x-av1,stream-format=obu-stream,alignment=tu", "av1parse ! av1dec"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Codecs, Elements, ::testing::ValuesIn(kCases), [](const auto& i) { return std::string(i.param.name); });
