@@ -104,7 +104,9 @@ G_DEFINE_TYPE_WITH_CODE(GstMoqSrc, gst_moq_src, GST_TYPE_BIN,
 
 // --- engine thread: objects -> buffers ----------------------------------------------------------
 
-static GstBuffer* buffer_of(TrackOut& t, const ReceivedObject& o) {
+// `layers_filtered`: higher subgroups are refused (max-layer), so object ids inside a group skip
+// by design and only a skipped group is a discontinuity.
+static GstBuffer* buffer_of(TrackOut& t, const ReceivedObject& o, bool layers_filtered) {
   GstBuffer* buf = gst_buffer_new_memdup(o.payload.data(), o.payload.size());
   std::optional<uint64_t> ts, scale;
   for (const auto& kv : o.properties) {
@@ -120,7 +122,7 @@ static GstBuffer* buffer_of(TrackOut& t, const ReceivedObject& o) {
   if (t.video && (!new_group || o.location.object != 0)) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
   // A skipped group or object: downstream hears DISCONT (and a GAP, from the pad probe).
   if (t.have_last && ((new_group && o.location.group != t.last_group + 1) ||
-                      (!new_group && o.location.object != t.last_object + 1)))
+                      (!new_group && !layers_filtered && o.location.object != t.last_object + 1)))
     GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
   t.have_last = true;
   t.last_group = o.location.group;
@@ -132,7 +134,7 @@ static ObjectCallback track_callback(std::shared_ptr<SrcShared> sh, std::shared_
                                      std::optional<uint64_t> max_subgroup) {
   return [sh, t, max_subgroup](const ReceivedObject& o) {
     if (max_subgroup && o.subgroup > *max_subgroup) return;  // a pushed (PUBLISH) track: drop here
-    GstBuffer* buf = buffer_of(*t, o);
+    GstBuffer* buf = buffer_of(*t, o, max_subgroup.has_value());
     GstElement* appsrc = nullptr;
     {
       std::lock_guard<std::mutex> l(sh->mu);
