@@ -47,6 +47,8 @@ struct Options {
   int interval_ms = 1000; // publish: one "second" every interval
   int timeout_s = 0;      // exit with an error after this long (0 = never)
   gchar* wt_path = nullptr;
+  int goaway_after_s = 0;     // listener: send GOAWAY to every session after this long
+  gchar* goaway_uri = nullptr;  // ... naming this URI ("" = reconnect to the same one)
 };
 
 std::vector<Draft> drafts_of(int d) {
@@ -73,6 +75,9 @@ struct Printer : SubscriptionHandler, FetchHandler, SessionHandler {
   }
   void on_closed(uint64_t code, const std::string& reason) override {
     done("session closed (code " + std::to_string(code) + (reason.empty() ? "" : ": " + reason) + ")");
+  }
+  void on_goaway(const std::string& uri) override {
+    std::fprintf(stderr, "moqt-clock: GOAWAY (new URI '%s'): moving the subscription there\n", uri.c_str());
   }
   SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override {
     std::fprintf(stderr, "moqt-clock: accepting PUBLISH of %s\n", wire::to_string(n).c_str());
@@ -265,6 +270,14 @@ int run(const std::string& cmd, const Options& o) {
       std::printf("{\"listening\":\"%s\",\"port\":%u,\"sha256\":\"%s\"}\n", server->address().to_string().c_str(),
                   server->address().port(), hash.c_str());
       std::fflush(stdout);
+      if (o.goaway_after_s > 0) {
+        // Draining this server: clients move to --goaway-uri (theirs follow it without a gap).
+        const std::string uri = o.goaway_uri ? o.goaway_uri : "";
+        loop.add_timer(std::chrono::seconds(o.goaway_after_s), [&server, uri] {
+          for (Session* s : server->sessions()) s->goaway(uri, std::chrono::seconds(10));
+          std::fprintf(stderr, "moqt-clock: GOAWAY sent (new URI '%s')\n", uri.c_str());
+        });
+      }
       return;
     }
     client = Client::connect(loop, o.connect, client_config(o), &printer, &registry, &err);
@@ -370,6 +383,8 @@ int main(int argc, char** argv) {
       {"interval-ms", 0, 0, G_OPTION_ARG_INT, &o.interval_ms, "publish: milliseconds per tick (default 1000)", "MS"},
       {"timeout", 0, 0, G_OPTION_ARG_INT, &o.timeout_s, "Fail after this many seconds", "S"},
       {"wt-path", 0, 0, G_OPTION_ARG_STRING, &o.wt_path, "Listener: accept WebTransport only on this path", "PATH"},
+      {"goaway-after", 0, 0, G_OPTION_ARG_INT, &o.goaway_after_s, "Listener: send GOAWAY to every session after S seconds", "S"},
+      {"goaway-uri", 0, 0, G_OPTION_ARG_STRING, &o.goaway_uri, "Listener: the new session URI the GOAWAY names (default: none, i.e. reconnect here)", "URI"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   GOptionContext* ctx = g_option_context_new("publish|subscribe - MoQT clock publisher and subscriber");
   g_option_context_add_main_entries(ctx, entries, nullptr);
