@@ -444,9 +444,7 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
   auto conn = Connection::create(
       s,
       [el](const std::string& event, const std::string& detail) {
-        gst_element_post_message(el, gst_message_new_element(GST_OBJECT(el),
-                                                             gst_structure_new("moq", "event", G_TYPE_STRING, event.c_str(),
-                                                                               "detail", G_TYPE_STRING, detail.c_str(), nullptr)));
+        post_event(el, event, detail);
         GST_INFO_OBJECT(el, "%s: %s", event.c_str(), detail.c_str());
         if (event == "error") GST_ELEMENT_ERROR(el, RESOURCE, WRITE, ("MoQT: %s", detail.c_str()), (nullptr));
         // A peer declining one track (e.g. the catalog) is not fatal for the others.

@@ -326,9 +326,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
   auto conn = Connection::create(
       s,
       [el, sh](const std::string& event, const std::string& detail) {
-        gst_element_post_message(el, gst_message_new_element(GST_OBJECT(el),
-                                                             gst_structure_new("moq", "event", G_TYPE_STRING, event.c_str(),
-                                                                               "detail", G_TYPE_STRING, detail.c_str(), nullptr)));
+        post_event(el, event, detail);
         GST_INFO_OBJECT(el, "%s: %s", event.c_str(), detail.c_str());
         if (event == "error") {
           GST_ELEMENT_ERROR(el, RESOURCE, READ, ("MoQT error"), ("%s", detail.c_str()));

@@ -66,6 +66,13 @@ bool Settings::apply_uri_query(std::string* error) {
   return true;
 }
 
+void post_event(GstElement* element, const std::string& event, const std::string& detail) {
+  gst_element_post_message(element, gst_message_new_element(GST_OBJECT(element),
+                                                            gst_structure_new("moq", "event", G_TYPE_STRING, event.c_str(),
+                                                                              "detail", G_TYPE_STRING, detail.c_str(),
+                                                                              nullptr)));
+}
+
 namespace {
 std::vector<wire::Draft> drafts_of(int d) {
   if (d == 14) return {wire::Draft::k14};

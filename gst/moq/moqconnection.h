@@ -58,6 +58,10 @@ struct ParsedUri {
 };
 std::optional<ParsedUri> parse_uri(const std::string& uri, std::string* error);
 
+// Posts the element message the elements use for Connection events: "moq" with "event" and
+// "detail" strings (listening, connected, disconnected, reconnecting, subscribers, ...).
+void post_event(GstElement* element, const std::string& event, const std::string& detail);
+
 // Receives objects for moqsrc (called on the loop thread).
 using ObjectCallback = std::function<void(const moqt::session::ReceivedObject&)>;
 using EventCallback = std::function<void(const std::string& event, const std::string& detail)>;

@@ -77,6 +77,20 @@ Received pull(GstElement* receiver, GstElement* sender, int want, std::chrono::s
   return r;
 }
 
+// Starts a publishing pipeline `desc` whose moqsink is named "s" and listens on port 0; returns
+// the port it got (0 on failure).
+guint start_origin(PipelineRun& run, const std::string& desc) {
+  run.pipeline = launch(desc);
+  if (!run.pipeline) return 0;
+  EXPECT_NE(gst_element_set_state(run.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(run.pipeline), "s");
+  if (!sink) return 0;
+  guint port = 0;
+  g_object_get(sink, "port", &port, nullptr);
+  gst_object_unref(sink);
+  return port;
+}
+
 struct Case {
   const char* name;
   const char* scheme;   // moqt or https
@@ -192,15 +206,9 @@ TEST(ElementsLayers, H265TemporalLayersMapToSubgroupsAndTheBaseLayerDecodesAlone
 // so this only works through the catalog).
 TEST(ElementsCatalog, PlaybinPlaysAMoqtUriThroughTheCatalog) {
   PipelineRun snd, rcv;
-  snd.pipeline = launch(
+  const guint port = start_origin(snd,
       "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 "
       "keyframe-max-dist=15 ! moqsink name=s uri=moqt://127.0.0.1:0/live/cam?mode=listener");
-  ASSERT_TRUE(snd.pipeline);
-  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(snd.pipeline), "s");
-  guint port = 0;
-  g_object_get(sink, "port", &port, nullptr);
-  gst_object_unref(sink);
   ASSERT_GT(port, 0u);
   rcv.pipeline = launch("playbin uri=moqt://127.0.0.1:" + std::to_string(port) +
                         "/live/cam?tls-insecure=true video-sink=\"appsink name=out sync=false max-buffers=1000\"");
@@ -269,25 +277,17 @@ GstClockTimeDiff median(std::vector<GstClockTimeDiff> v) {
   return v[v.size() / 2];
 }
 
-GstElement* start_av_sender(guint* port) {
-  GstElement* p = launch(
-      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! "
-      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:0/live/cam?mode=listener "
-      "audiotestsrc is-live=true ! audioconvert ! opusenc ! s.");
-  if (!p) return nullptr;
-  EXPECT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "s");
-  g_object_get(sink, "port", port, nullptr);
-  gst_object_unref(sink);
-  return p;
+guint start_av_origin(PipelineRun& run) {
+  return start_origin(run,
+                      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+                      "x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! "
+                      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s "
+                      "uri=moqt://127.0.0.1:0/live/cam?mode=listener audiotestsrc is-live=true ! audioconvert ! opusenc ! s.");
 }
 
 TEST(ElementsAV, OneSourceExposesVideoAndAudioAndKeepsThemInSync) {
   PipelineRun snd, rcv;
-  guint port = 0;
-  snd.pipeline = start_av_sender(&port);
-  ASSERT_TRUE(snd.pipeline);
+  const guint port = start_av_origin(snd);
   ASSERT_GT(port, 0u);
   rcv.pipeline = launch("moqsrc name=r uri=moqt://127.0.0.1:" + std::to_string(port) +
                         "/live/cam?tls-insecure=true "
@@ -343,16 +343,10 @@ TEST(ElementsAV, CallerSinkPushesVideoAndAudioToAListenerSource) {
 // decoded frame comes within one group duration (0.5 s here), not after errors or a long wait.
 TEST(ElementsAV, SecondViewerJoiningMidStreamDecodesWithinOneGroup) {
   PipelineRun snd, first, second;
-  snd.pipeline = launch(
+  const guint port = start_origin(snd,
       "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
       "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
       "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:0/live/cam?mode=listener");
-  ASSERT_TRUE(snd.pipeline);
-  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(snd.pipeline), "s");
-  guint port = 0;
-  g_object_get(sink, "port", &port, nullptr);
-  gst_object_unref(sink);
   ASSERT_GT(port, 0u);
   const std::string viewer = "moqsrc uri=moqt://127.0.0.1:" + std::to_string(port) +
                              "/live/cam?tls-insecure=true ! h264parse ! avdec_h264 ! appsink name=out sync=false "
@@ -470,16 +464,10 @@ TEST(ElementsReconnect, CallerSinkRepublishesWhenTheListenerRestarts) {
 // instead of waiting for the next group (1 s groups here, joined 170 ms in).
 TEST(ElementsAV, JoinGroupsBackStartsAtTheCurrentGroupWithoutWaiting) {
   PipelineRun snd, first, second;
-  snd.pipeline = launch(
+  const guint port = start_origin(snd,
       "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
       "x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! "
       "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:0/live/cam?mode=listener");
-  ASSERT_TRUE(snd.pipeline);
-  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(snd.pipeline), "s");
-  guint port = 0;
-  g_object_get(sink, "port", &port, nullptr);
-  gst_object_unref(sink);
   ASSERT_GT(port, 0u);
   const std::string uri = "moqt://127.0.0.1:" + std::to_string(port) + "/live/cam?tls-insecure=true";
   first.pipeline = launch("moqsrc uri=" + uri + " ! h264parse ! avdec_h264 ! appsink name=out sync=false max-buffers=1000");
@@ -507,15 +495,9 @@ TEST(ElementsAV, JoinGroupsBackStartsAtTheCurrentGroupWithoutWaiting) {
 // and moqsrc's src_audio pad gets it back.
 TEST(ElementsAV, RawAacDecodesThroughTheCatalog) {
   PipelineRun snd, rcv;
-  snd.pipeline = launch(
+  const guint port = start_origin(snd,
       "audiotestsrc is-live=true ! audioconvert ! avenc_aac ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw ! "
       "moqsink name=s uri=moqt://127.0.0.1:0/live/radio?mode=listener");
-  ASSERT_TRUE(snd.pipeline);
-  ASSERT_NE(gst_element_set_state(snd.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(snd.pipeline), "s");
-  guint port = 0;
-  g_object_get(sink, "port", &port, nullptr);
-  gst_object_unref(sink);
   ASSERT_GT(port, 0u);
   rcv.pipeline = launch("moqsrc name=r uri=moqt://127.0.0.1:" + std::to_string(port) +
                         "/live/radio?tls-insecure=true r.src_audio ! avdec_aac ! appsink name=out sync=false "
@@ -530,9 +512,7 @@ TEST(ElementsAV, RawAacDecodesThroughTheCatalog) {
 
 TEST(ElementsAV, PlaybinPlaysVideoAndAudioFromAMoqtUri) {
   PipelineRun snd, rcv;
-  guint port = 0;
-  snd.pipeline = start_av_sender(&port);
-  ASSERT_TRUE(snd.pipeline);
+  const guint port = start_av_origin(snd);
   ASSERT_GT(port, 0u);
   rcv.pipeline = launch("playbin uri=moqt://127.0.0.1:" + std::to_string(port) +
                         "/live/cam?tls-insecure=true video-sink=\"appsink name=v sync=false max-buffers=2000\" "
