@@ -155,7 +155,7 @@ struct _GstMoqSink {
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
-       PROP_PORT, PROP_CERT_SHA256, PROP_STATS };
+       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_RECONNECT, PROP_AUTH_TOKEN };
 
 GType gst_moq_mode_get_type() {
   static GType type = 0;
@@ -547,7 +547,7 @@ static GstStateChangeReturn gst_moq_sink_change_state(GstElement* e, GstStateCha
 static void gst_moq_sink_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSink* self = GST_MOQ_SINK(o);
   GST_OBJECT_LOCK(self);
-  if (id >= PROP_URI && id <= PROP_STATS) {
+  if (id >= PROP_URI && id <= PROP_AUTH_TOKEN) {
     self->common->set(id - PROP_URI, v);
   } else {
     G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
@@ -559,7 +559,7 @@ static void gst_moq_sink_get_property(GObject* o, guint id, GValue* v, GParamSpe
   GstMoqSink* self = GST_MOQ_SINK(o);
   GST_OBJECT_LOCK(self);
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
-  if (id >= PROP_URI && id <= PROP_STATS) {
+  if (id >= PROP_URI && id <= PROP_AUTH_TOKEN) {
     self->common->get(id - PROP_URI, v, conn.get());
   } else {
     G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
@@ -610,9 +610,20 @@ void gst_moq_install_common_properties(GObjectClass* g, guint first) {
       g_param_spec_string("cert-sha256", "Certificate SHA-256", "Listener: the certificate hash browsers pin", nullptr,
                           GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(g, first + 9,
-                                  g_param_spec_boxed("stats", "Statistics", "Objects written and received",
+                                  g_param_spec_boxed("stats", "Statistics", "Objects written and received, reconnects",
                                                      GST_TYPE_STRUCTURE,
                                                      GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      g, first + 10,
+      g_param_spec_boolean("reconnect", "Reconnect",
+                           "Caller: once established, re-establish a lost session with backoff (250 ms doubling to "
+                           "8 s) instead of failing; the URI query reconnect=false overrides",
+                           TRUE, rw));
+  g_object_class_install_property(
+      g, first + 11,
+      g_param_spec_string("auth-token", "Authorization token",
+                          "Caller: token sent in SETUP (AUTHORIZATION TOKEN); the URI query auth-token= overrides",
+                          nullptr, rw));
 }
 
 static void gst_moq_sink_class_init(GstMoqSinkClass* k) {

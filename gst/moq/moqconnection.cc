@@ -434,6 +434,8 @@ void CommonProps::set(guint index, const GValue* v) {
     case 4: tls_pin = str(); break;
     case 5: tls_insecure = g_value_get_boolean(v); break;
     case 6: draft = g_value_get_int(v); break;
+    case 10: reconnect = g_value_get_boolean(v); break;
+    case 11: auth_token = str(); break;
     default: break;  // read-only
   }
 }
@@ -453,6 +455,8 @@ void CommonProps::get(guint index, GValue* v, const Connection* conn) const {
     case 9:
       g_value_take_boxed(v, conn ? conn->stats() : gst_structure_new_empty("application/x-moq-stats"));
       break;
+    case 10: g_value_set_boolean(v, reconnect); break;
+    case 11: str(auth_token); break;
     default: break;
   }
 }
@@ -466,6 +470,8 @@ Settings CommonProps::settings() const {
   s.pin = tls_pin;
   s.insecure = tls_insecure;
   s.draft = draft;
+  s.reconnect = reconnect;
+  s.auth_token = auth_token;
   return s;
 }
 

@@ -37,14 +37,15 @@ struct Settings {
 };
 
 // The properties moqsink and moqsrc share, in the order gst_moq_install_common_properties()
-// installs them: uri, mode, cert-file, key-file, tls-pin, tls-insecure, draft, and the read-only
-// port, cert-sha256, stats. Accessed under the element's object lock.
+// installs them: uri, mode, cert-file, key-file, tls-pin, tls-insecure, draft, the read-only
+// port, cert-sha256, stats, then reconnect, auth-token. Accessed under the element's object lock.
 class Connection;
 struct CommonProps {
-  static constexpr guint kCount = 10;
-  std::string uri, cert_file, key_file, tls_pin;
+  static constexpr guint kCount = 12;
+  std::string uri, cert_file, key_file, tls_pin, auth_token;
   Mode mode = Mode::kCaller;
   bool tls_insecure = false;
+  bool reconnect = true;
   int draft = 0;
   void set(guint index, const GValue* v);
   void get(guint index, GValue* v, const Connection* conn) const;

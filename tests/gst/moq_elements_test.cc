@@ -427,6 +427,28 @@ TEST(ElementsReconnect, CallerSourceReconnectsWhenTheOriginRestarts) {
   EXPECT_GE(stat_of(rcv.pipeline, "r", "reconnects"), 1u);
 }
 
+std::string first_error_debug(GstElement* pipeline, GstClockTime timeout);
+
+// reconnect=false: losing the origin is an error, as an application that handles it itself wants.
+TEST(ElementsReconnect, ReconnectOffMakesALostOriginAnError) {
+  PipelineRun snd, rcv;
+  const guint port = start_origin(
+      snd, "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+           "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
+           "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=moqt://127.0.0.1:0/live/cam?mode=listener");
+  ASSERT_GT(port, 0u);
+  rcv.pipeline = launch("moqsrc name=r reconnect=false uri=moqt://127.0.0.1:" + std::to_string(port) +
+                        "/live/cam?tls-insecure=true ! h264parse ! avdec_h264 ! appsink name=out sync=false "
+                        "max-buffers=1000");
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Received before = pull(rcv.pipeline, snd.pipeline, 15, std::chrono::seconds(20));
+  ASSERT_GE(before.frames, 15);
+  gst_element_set_state(snd.pipeline, GST_STATE_NULL);
+  const std::string err = first_error_debug(rcv.pipeline, 10 * GST_SECOND);
+  EXPECT_NE(err, "") << "the lost origin went unreported";
+  EXPECT_EQ(stat_of(rcv.pipeline, "r", "reconnects"), 0u);
+}
+
 // Ingest survives the receiving end restarting: a caller moqsink re-establishes the session with
 // backoff, PUBLISHes its tracks again (the catalog first), and the new listener decodes; the
 // publishing pipeline never sees an error.
