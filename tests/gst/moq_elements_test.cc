@@ -34,6 +34,21 @@ GstElement* launch(const std::string& desc) {
   return p;
 }
 
+// Takes the ERROR messages off both pipelines' buses; the last one's text goes to `error`.
+void collect_errors(GstElement* receiver, GstElement* sender, std::string* error) {
+  for (GstElement* p : {receiver, sender}) {
+    GstBus* bus = gst_element_get_bus(p);
+    while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+      GError* e = nullptr;
+      gst_message_parse_error(m, &e, nullptr);
+      *error = e->message;
+      g_error_free(e);
+      gst_message_unref(m);
+    }
+    gst_object_unref(bus);
+  }
+}
+
 // Pulls decoded frames from the appsink named "out" until `want` arrive or the time is up; checks
 // the bus for errors on both pipelines meanwhile.
 struct Received {
@@ -61,17 +76,7 @@ Received pull(GstElement* receiver, GstElement* sender, int want, std::chrono::s
       ++r.frames;
       gst_sample_unref(s);
     }
-    for (GstElement* p : {receiver, sender}) {
-      GstBus* bus = gst_element_get_bus(p);
-      while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-        GError* e = nullptr;
-        gst_message_parse_error(m, &e, nullptr);
-        r.error = e->message;
-        g_error_free(e);
-        gst_message_unref(m);
-      }
-      gst_object_unref(bus);
-    }
+    collect_errors(receiver, sender, &r.error);
   }
   gst_object_unref(sink);
   return r;
@@ -253,17 +258,7 @@ AvRun pull_av(GstElement* receiver, GstElement* sender, int want_video, int want
         (is_video ? r.video_offsets : r.audio_offsets).push_back(GST_CLOCK_DIFF(m->timestamp, GST_BUFFER_PTS(b)));
       gst_sample_unref(smp);
     }
-    for (GstElement* p : {receiver, sender}) {
-      GstBus* bus = gst_element_get_bus(p);
-      while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-        GError* e = nullptr;
-        gst_message_parse_error(m, &e, nullptr);
-        r.error = e->message;
-        g_error_free(e);
-        gst_message_unref(m);
-      }
-      gst_object_unref(bus);
-    }
+    collect_errors(receiver, sender, &r.error);
   }
   gst_caps_unref(sender_ts);
   gst_object_unref(vs);

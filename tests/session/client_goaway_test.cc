@@ -11,6 +11,7 @@
 #include <set>
 
 #include "../common/waitable.h"
+#include "draft_transport_params.h"
 #include "moqt/session/client.h"
 
 namespace moqt::session {
@@ -18,13 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Param {
-  Draft draft;
-  bool wt;
-};
-std::string param_name(const ::testing::TestParamInfo<Param>& i) {
-  return std::string(i.param.wt ? "WebTransport" : "Quic") + "Draft" + std::to_string(int(i.param.draft));
-}
+using Param = test::DraftTransport;
 
 struct Sub : SubscriptionHandler, moqt::test::Waitable {
   int oks = 0;
@@ -265,10 +260,7 @@ TEST_P(GoawayTest, MoveToADeadAddressFailsAndTheOldSessionGoesOn) {
   expect_clean_sequence(s);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, GoawayTest,
-                         ::testing::Values(Param{Draft::k14, false}, Param{Draft::k16, false}, Param{Draft::k18, false},
-                                           Param{Draft::k14, true}, Param{Draft::k16, true}, Param{Draft::k18, true}),
-                         param_name);
+INSTANTIATE_TEST_SUITE_P(All, GoawayTest, test::all_draft_transports(), test::draft_transport_name);
 
 }  // namespace
 }  // namespace moqt::session

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "../common/waitable.h"
+#include "draft_transport_params.h"
 #include "moqt/quic/connection.h"
 #include "moqt/session/session.h"
 #include "moqt/webtransport/session.h"
@@ -20,13 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Param {
-  Draft draft;
-  bool wt;
-};
-std::string param_name(const ::testing::TestParamInfo<Param>& i) {
-  return std::string(i.param.wt ? "WebTransport" : "Quic") + "Draft" + std::to_string(int(i.param.draft));
-}
+using Param = test::DraftTransport;
 
 // Records everything a subscriber sees.
 struct Sub : SubscriptionHandler, FetchHandler, moqt::test::Waitable {
@@ -553,10 +548,7 @@ TEST(SessionDraft18, RequestBeforeSetupWaitsAndIsAnsweredForThatPeer) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDraftsBothTransports, SessionTest,
-                         ::testing::Values(Param{Draft::k14, false}, Param{Draft::k16, false}, Param{Draft::k18, false},
-                                           Param{Draft::k14, true}, Param{Draft::k16, true}, Param{Draft::k18, true}),
-                         param_name);
+INSTANTIATE_TEST_SUITE_P(AllDraftsBothTransports, SessionTest, test::all_draft_transports(), test::draft_transport_name);
 
 }  // namespace
 }  // namespace moqt::session
