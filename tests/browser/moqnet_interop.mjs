@@ -53,19 +53,40 @@ process.on('uncaughtException', (e) => abort(`uncaught: ${e.stack || e}`));
 process.on('unhandledRejection', (e) => abort(`unhandled: ${e && e.stack || e}`));
 
 // A moqt-clock listener: resolves once it printed {"listening":..,"port":..,"sha256":..}.
-function startClock(args) {
-  const p = spawn(clockBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+// A child process killed at cleanup: {proc, stderr, code, exited}; stderr is kept (and shown
+// live with MOQNET_DEBUG, tagged).
+function spawnChild(bin, args, tag) {
+  const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(p);
-  const clock = { proc: p, lines: [], stderr: '', code: undefined };
-  clock.exited = new Promise((resolve) => p.on('exit', (code, signal) => {
+  const c = { proc: p, stderr: '', code: undefined };
+  c.exited = new Promise((resolve) => p.on('exit', (code, signal) => {
     children.delete(p);
-    clock.code = code ?? signal;
-    resolve(clock.code);
+    c.code = code ?? signal;
+    resolve(c.code);
   }));
   p.stderr.on('data', (d) => {
-    clock.stderr += d;
-    if (process.env.MOQNET_DEBUG) process.stdout.write(`${(performance.now() / 1000).toFixed(3)} [clock] ${d}`);
+    c.stderr += d;
+    if (process.env.MOQNET_DEBUG) process.stdout.write(`${(performance.now() / 1000).toFixed(3)} [${tag}] ${d}`);
   });
+  return c;
+}
+async function waitExit(c, ms) {
+  return Promise.race([c.exited, new Promise((r) => setTimeout(() => r('timeout'), ms))]);
+}
+// Asks a child to stop with `signal`, then kills it if it does not exit within `ms`.
+async function stopChild(c, signal, ms) {
+  if (c.code !== undefined) return;
+  c.proc.kill(signal);
+  if ((await waitExit(c, ms)) === 'timeout') {
+    c.proc.kill('SIGKILL');
+    await waitExit(c, 3000);
+  }
+}
+
+function startClock(args) {
+  const clock = spawnChild(clockBin, args, 'clock');
+  const p = clock.proc;
+  clock.lines = [];
   const rl = readline.createInterface({ input: p.stdout });
   clock.ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no listening line within 10 s')), 10_000);
@@ -82,17 +103,7 @@ function startClock(args) {
   });
   return clock;
 }
-async function waitExit(clock, ms) {
-  return Promise.race([clock.exited, new Promise((r) => setTimeout(() => r('timeout'), ms))]);
-}
-async function stopClock(clock) {
-  if (clock.code !== undefined) return;
-  clock.proc.kill('SIGTERM');
-  if ((await waitExit(clock, 3000)) === 'timeout') {
-    clock.proc.kill('SIGKILL');
-    await waitExit(clock, 3000);
-  }
-}
+const stopClock = (clock) => stopChild(clock, 'SIGTERM', 3000);
 const engineErrors = (clock) => clock.stderr.split('\n').filter((l) => l.includes('moqt session ('));
 const protocolsFor = (d) => (d === 14 ? [] : [`moqt-${d}`]);
 const pad2 = (n) => String(n).padStart(2, '0');
@@ -257,18 +268,9 @@ const GST_LAUNCH = process.env.GST_LAUNCH;
 // A gst-launch pipeline with our plugin; resolves once moqsink/moqsrc posted its "listening"
 // element message (gst-launch -m prints it): {port, sha256}.
 function startGst(args) {
-  const p = spawn(GST_LAUNCH, ['-m', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(p);
-  const g = { proc: p, out: '', stderr: '', code: undefined };
-  g.exited = new Promise((resolve) => p.on('exit', (code, signal) => {
-    children.delete(p);
-    g.code = code ?? signal;
-    resolve(g.code);
-  }));
-  p.stderr.on('data', (d) => {
-    g.stderr += d;
-    if (debug) process.stdout.write(`[gst] ${d}`);
-  });
+  const g = spawnChild(GST_LAUNCH, ['-m', ...args], 'gst');
+  const p = g.proc;
+  g.out = '';
   g.ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no listening message within 15 s: ${g.out.slice(-500)}`)), 15_000);
     p.stdout.on('data', (d) => {
@@ -284,14 +286,8 @@ function startGst(args) {
   });
   return g;
 }
-async function stopGst(g, signal = 'SIGINT') {
-  if (g.code !== undefined) return;
-  g.proc.kill(signal);  // -e: SIGINT sends EOS first, so sinks finish their files
-  if ((await waitExit(g, 5000)) === 'timeout') {
-    g.proc.kill('SIGKILL');
-    await waitExit(g, 3000);
-  }
-}
+// -e: SIGINT sends EOS first, so sinks finish their files.
+const stopGst = (g) => stopChild(g, 'SIGINT', 5000);
 const gstErrors = (g) => (g.out + g.stderr).split('\n').filter((l) => /ERROR|moqt session \(/.test(l));
 
 // The browser watches a moqsink broadcast: the catalog lists the video track with its codec, and
