@@ -90,6 +90,15 @@ struct Printer : SubscriptionHandler, FetchHandler, SessionHandler {
     done("subscribe failed: code " + std::to_string(code) + " " + reason);
   }
   void on_object(const ReceivedObject& o) override {
+    if (o.status != ObjectStatus::kNormal) {
+      // END_OF_GROUP / END_OF_TRACK / does-not-exist: a marker, not a clock line.
+      static const char* const names[] = {"NORMAL", "DOES_NOT_EXIST", "?", "END_OF_GROUP", "END_OF_TRACK"};
+      const auto st = size_t(o.status);
+      std::fprintf(stderr, "moqt-clock: group %llu object %llu: %s\n", (unsigned long long)o.location.group,
+                   (unsigned long long)o.location.object, st < std::size(names) ? names[st] : "unknown status");
+      if (o.status == ObjectStatus::kEndOfTrack) done("end of track");
+      return;
+    }
     const std::string text(o.payload.begin(), o.payload.end());
     std::lock_guard<std::mutex> l(mu);
     if (o.location.object == 0) {

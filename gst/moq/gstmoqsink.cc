@@ -41,7 +41,13 @@ struct _GstMoqSinkPad {
   // From the caps (streaming thread): LOC Video/Audio Config = the codec's extradata, if any.
   std::string* config;
   gboolean video;
+  gboolean eos;              // EOS seen (the element posts EOS once every pad has it)
+  gboolean datagram_warned;  // objects too large for a datagram: warned once
 };
+
+// Objects sent as datagrams must fit one QUIC DATAGRAM frame on any path (1200-byte packets
+// minus QUIC, WebTransport and MoQT headers); larger ones are dropped before the engine.
+static constexpr gsize kMaxDatagramObject = 1024;
 
 G_DEFINE_TYPE(GstMoqSinkPad, gst_moq_sink_pad, GST_TYPE_PAD)
 
@@ -49,6 +55,16 @@ enum { PAD_PROP_0, PAD_PROP_TRACK, PAD_PROP_PRIORITY, PAD_PROP_GROUP_DURATION, P
 
 static void gst_moq_sink_pad_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
+  if (id == PAD_PROP_TRACK) {  // a published track keeps its name: subscribers know it by it
+    if (GstElement* e = gst_pad_get_parent_element(GST_PAD(p))) {
+      GST_OBJECT_LOCK(e);  // guards p->publisher
+      const bool published = p->publisher != nullptr;
+      GST_OBJECT_UNLOCK(e);
+      if (published) refuse_property_change(e, ps);
+      gst_object_unref(e);
+      if (published) return;
+    }
+  }
   GST_OBJECT_LOCK(p);
   switch (id) {
     case PAD_PROP_TRACK:
@@ -119,7 +135,8 @@ static void gst_moq_sink_pad_class_init(GstMoqSinkPadClass* k) {
       g_param_spec_boolean("datagrams", "Datagrams",
                            "Send this track's objects as QUIC datagrams instead of subgroup streams: lost objects "
                            "are not retransmitted (small, loss-tolerant objects that must not wait, e.g. audio "
-                           "frames or metadata; each must fit one datagram, larger ones are dropped)",
+                           "frames or metadata). Objects larger than 1024 bytes do not fit one datagram on every path: "
+                           "they are dropped, with one warning per pad, and counted as objects-dropped in stats)",
                            FALSE, GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
 }
 
@@ -137,6 +154,8 @@ static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
   p->next_object = 0;
   p->group_start = GST_CLOCK_TIME_NONE;
   p->started = FALSE;
+  p->eos = FALSE;
+  p->datagram_warned = FALSE;
 }
 
 // --- element ------------------------------------------------------------------------------------
@@ -247,12 +266,24 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
   GstMoqSink* self = GST_MOQ_SINK(parent);
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
   std::shared_ptr<Connection> conn;
+  std::shared_ptr<moqt::session::TrackPublisher> publisher;
   GST_OBJECT_LOCK(self);
   if (self->conn) conn = *self->conn;
+  if (p->publisher) publisher = *p->publisher;
   GST_OBJECT_UNLOCK(self);
-  if (!conn || !p->publisher) {
+  if (!conn || !publisher) {
     gst_buffer_unref(buf);
     return GST_FLOW_FLUSHING;
+  }
+  if (p->datagrams && gst_buffer_get_size(buf) > kMaxDatagramObject) {
+    if (!std::exchange(p->datagram_warned, TRUE))
+      GST_ELEMENT_WARNING(self, STREAM, ENCODE, ("Pad %s: buffers too large for datagrams are dropped", GST_PAD_NAME(pad)),
+                          ("a %" G_GSIZE_FORMAT "-byte buffer exceeds %" G_GSIZE_FORMAT " bytes; set the pad property "
+                           "'datagrams' to false for this stream (datagrams suit small objects such as audio frames)",
+                           gst_buffer_get_size(buf), kMaxDatagramObject));
+    conn->count_dropped();
+    gst_buffer_unref(buf);
+    return GST_FLOW_OK;
   }
   const GstClockTime pts = GST_BUFFER_PTS(buf);
   const bool key = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
@@ -327,7 +358,7 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     delete static_cast<GstMapInfo*>(m);
   });
   o.payload = moqt::quic::SendBuffer{owner, std::span<const uint8_t>(map->data, map->size)};
-  conn->write(*p->publisher, std::move(o));
+  conn->write(publisher, std::move(o));
   return GST_FLOW_OK;
 }
 
@@ -341,8 +372,9 @@ static void gst_moq_sink_publish_catalog(GstMoqSink* self) {
   if (self->catalog) catalog = *self->catalog;
   for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
     GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
+    if (!p->publisher) continue;  // requested while running: published once its caps arrive
     tracks.push_back(CatalogTrack{p->track ? p->track : "", p->caps, p->priority});
-    // The first catalog waits for every pad's caps: players build their decoders (and signal
+    // A catalog waits for every published pad's caps: players build their decoders (and signal
     // no-more-pads) from it, so it has to be complete.
     if (!p->caps) {
       GST_OBJECT_UNLOCK(self);
@@ -360,6 +392,71 @@ static void gst_moq_sink_publish_catalog(GstMoqSink* self) {
   o.payload = moqt::quic::SendBuffer::copy(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(json.data()), json.size()));
   conn->write(catalog, std::move(o));
   GST_INFO_OBJECT(self, "catalog: %s", json.c_str());
+}
+
+// A track name for an unnamed pad: its media kind (video, audio, then video1, ...), unique
+// among the element's pads. Called with the object lock held.
+static std::string gst_moq_sink_kind_name(GstMoqSink* self, const GstCaps* caps) {
+  std::string kind = "track";
+  if (caps && !gst_caps_is_empty(caps) && !gst_caps_is_any(caps)) {
+    const std::string n = gst_structure_get_name(gst_caps_get_structure(caps, 0));
+    if (n.rfind("video/", 0) == 0) kind = "video";
+    else if (n.rfind("audio/", 0) == 0) kind = "audio";
+  }
+  std::set<std::string> taken;
+  for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next)
+    if (GST_MOQ_SINK_PAD(l->data)->track) taken.insert(GST_MOQ_SINK_PAD(l->data)->track);
+  std::string name = kind;
+  for (int i = 1; taken.count(name); ++i) name = kind + std::to_string(i);
+  return name;
+}
+
+static moqt::session::TrackOptions gst_moq_sink_track_options(guint priority) {
+  moqt::session::TrackOptions to;
+  to.publisher_priority = uint8_t(priority);
+  to.object_properties = true;
+  return to;
+}
+
+// A pad requested while the element runs becomes a track once its caps name it.
+static void gst_moq_sink_publish_pad(GstMoqSink* self, GstMoqSinkPad* p, GstCaps* caps) {
+  GST_OBJECT_LOCK(self);
+  std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
+  if (!p->track) p->track = g_strdup(gst_moq_sink_kind_name(self, caps).c_str());
+  const std::string name = p->track;
+  const guint priority = p->priority;
+  GST_OBJECT_UNLOCK(self);
+  if (!conn) return;
+  // Not under the object lock: add_track waits for the loop thread, which posts bus messages.
+  auto t = conn->add_track(name, gst_moq_sink_track_options(priority));
+  GST_OBJECT_LOCK(self);
+  const bool still_running = self->conn && *self->conn == conn && !p->publisher;
+  if (still_running) p->publisher = new std::shared_ptr<moqt::session::TrackPublisher>(t);
+  GST_OBJECT_UNLOCK(self);
+  if (!still_running) return conn->remove_track(t);
+  GST_INFO_OBJECT(self, "pad %s added while running publishes track '%s'", GST_PAD_NAME(p), name.c_str());
+}
+
+// EOS on one pad ends its track; once every pad has it, the element posts EOS (with the event's
+// seqnum) after the engine has ended the tracks (PUBLISH_DONE queued to every subscriber).
+static void gst_moq_sink_pad_eos(GstMoqSink* self, GstMoqSinkPad* p, guint32 seqnum) {
+  GST_OBJECT_LOCK(self);
+  p->eos = TRUE;
+  bool all = true;
+  for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) all = all && GST_MOQ_SINK_PAD(l->data)->eos;
+  std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
+  std::shared_ptr<moqt::session::TrackPublisher> publisher = p->publisher ? *p->publisher : nullptr;
+  GST_OBJECT_UNLOCK(self);
+  if (conn && publisher) conn->finish(publisher);
+  if (!all) return;
+  GstElement* el = GST_ELEMENT(self);
+  auto post = [el, seqnum] {
+    GstMessage* m = gst_message_new_eos(GST_OBJECT(el));
+    gst_message_set_seqnum(m, seqnum);
+    gst_element_post_message(el, m);
+  };
+  if (conn) conn->after(std::chrono::milliseconds(0), post);  // runs after the finish above
+  else post();
 }
 
 static gboolean gst_moq_sink_event(GstPad* pad, GstObject* parent, GstEvent* ev) {
@@ -393,16 +490,20 @@ static gboolean gst_moq_sink_event(GstPad* pad, GstObject* parent, GstEvent* ev)
     }
     GST_OBJECT_LOCK(self);
     gst_caps_replace(&p->caps, caps);
+    const bool unpublished = self->conn && !p->publisher;
     GST_OBJECT_UNLOCK(self);
+    if (unpublished) gst_moq_sink_publish_pad(self, p, caps);  // requested while running
     gst_moq_sink_publish_catalog(self);
   }
-  if (GST_EVENT_TYPE(ev) == GST_EVENT_EOS) {
-    std::shared_ptr<Connection> conn;
+  if (GST_EVENT_TYPE(ev) == GST_EVENT_FLUSH_STOP) {
     GST_OBJECT_LOCK(self);
-    if (self->conn) conn = *self->conn;
+    p->eos = FALSE;
     GST_OBJECT_UNLOCK(self);
-    if (conn && p->publisher) conn->finish(*p->publisher);
-    // The element posts EOS when every pad has seen it (GstElement default handling).
+  }
+  if (GST_EVENT_TYPE(ev) == GST_EVENT_EOS) {
+    gst_moq_sink_pad_eos(self, p, gst_event_get_seqnum(ev));
+    gst_event_unref(ev);
+    return TRUE;
   }
   return gst_pad_event_default(pad, parent, ev);
 }
@@ -417,7 +518,7 @@ static GstPad* gst_moq_sink_request_new_pad(GstElement* e, GstPadTemplate* templ
                                      "template", templ, nullptr));
   g_free(pad_name);
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
-  p->track = nullptr;  // named at start from what is linked to it (video, audio, ...) unless set
+  p->track = nullptr;  // named at start (or, while running, at its caps) from the media kind
   gst_pad_set_chain_function(pad, gst_moq_sink_chain);
   gst_pad_set_event_function(pad, gst_moq_sink_event);
   gst_element_add_pad(e, pad);
@@ -426,8 +527,20 @@ static GstPad* gst_moq_sink_request_new_pad(GstElement* e, GstPadTemplate* templ
 }
 
 static void gst_moq_sink_release_pad(GstElement* e, GstPad* pad) {
+  GstMoqSink* self = GST_MOQ_SINK(e);
+  GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
+  GST_OBJECT_LOCK(self);
+  std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
+  std::shared_ptr<moqt::session::TrackPublisher>* publisher = std::exchange(p->publisher, nullptr);
+  GST_OBJECT_UNLOCK(self);
   gst_child_proxy_child_removed(GST_CHILD_PROXY(e), G_OBJECT(pad), GST_OBJECT_NAME(pad));
   gst_element_remove_pad(e, pad);
+  if (publisher) {
+    // Its subscribers get PUBLISH_DONE, and the catalog no longer lists it.
+    if (conn) conn->remove_track(*publisher);
+    delete publisher;
+    if (conn) gst_moq_sink_publish_catalog(self);
+  }
 }
 
 static gboolean gst_moq_sink_start(GstMoqSink* self) {
@@ -473,35 +586,18 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
   GST_OBJECT_UNLOCK(self);
   // Unnamed pads get their media kind as track name (video, audio, video1, ...), from the caps
   // upstream can produce, so players and catalogs see meaningful names.
-  std::set<std::string> taken;
-  for (auto& pt : pads) taken.insert(pt.track);
   for (auto& pt : pads) {
     if (!pt.track.empty()) continue;
-    std::string kind = "track";
-    if (GstCaps* c = gst_pad_peer_query_caps(GST_PAD(pt.pad), nullptr)) {
-      if (!gst_caps_is_empty(c) && !gst_caps_is_any(c)) {
-        const std::string n = gst_structure_get_name(gst_caps_get_structure(c, 0));
-        if (n.rfind("video/", 0) == 0) kind = "video";
-        else if (n.rfind("audio/", 0) == 0) kind = "audio";
-      }
-      gst_caps_unref(c);
-    }
-    std::string name = kind;
-    for (int i = 1; taken.count(name); ++i) name = kind + std::to_string(i);
-    taken.insert(name);
-    pt.track = name;
+    GstCaps* c = gst_pad_peer_query_caps(GST_PAD(pt.pad), nullptr);
     GST_OBJECT_LOCK(self);
-    pt.pad->track = g_strdup(name.c_str());
+    pt.track = gst_moq_sink_kind_name(self, c);
+    pt.pad->track = g_strdup(pt.track.c_str());
     GST_OBJECT_UNLOCK(self);
-    GST_INFO_OBJECT(self, "pad %s publishes track '%s'", GST_PAD_NAME(pt.pad), name.c_str());
+    if (c) gst_caps_unref(c);
+    GST_INFO_OBJECT(self, "pad %s publishes track '%s'", GST_PAD_NAME(pt.pad), pt.track.c_str());
   }
   std::vector<std::shared_ptr<moqt::session::TrackPublisher>> publishers;
-  for (auto& pt : pads) {
-    moqt::session::TrackOptions to;
-    to.publisher_priority = uint8_t(pt.priority);
-    to.object_properties = true;
-    publishers.push_back(conn->add_track(pt.track, to));
-  }
+  for (auto& pt : pads) publishers.push_back(conn->add_track(pt.track, gst_moq_sink_track_options(pt.priority)));
   moqt::session::TrackOptions co;
   co.publisher_priority = 0;  // the catalog goes before media
   co.cache_groups = 2;
@@ -510,6 +606,8 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
   for (size_t i = 0; i < pads.size(); ++i) {
     pads[i].pad->publisher = new std::shared_ptr<moqt::session::TrackPublisher>(publishers[i]);
     pads[i].pad->started = FALSE;
+    pads[i].pad->eos = FALSE;
+    pads[i].pad->datagram_warned = FALSE;
   }
   self->catalog = new std::shared_ptr<moqt::session::TrackPublisher>(catalog);
   self->catalog_group = 0;
@@ -547,6 +645,10 @@ static GstStateChangeReturn gst_moq_sink_change_state(GstElement* e, GstStateCha
 static void gst_moq_sink_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSink* self = GST_MOQ_SINK(o);
   GST_OBJECT_LOCK(self);
+  if (self->conn && (ps->flags & GST_PARAM_MUTABLE_READY)) {  // in use by the running connection
+    GST_OBJECT_UNLOCK(self);
+    return refuse_property_change(GST_ELEMENT(self), ps);
+  }
   if (id >= PROP_URI && id <= PROP_AUTH_TOKEN) {
     self->common->set(id - PROP_URI, v);
   } else {

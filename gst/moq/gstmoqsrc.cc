@@ -12,6 +12,7 @@
 #include <gst/app/gstappsrc.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,12 +37,18 @@ constexpr uint64_t kLocTimescale = 0x08;   // LOC Timescale: present = media tim
 // The sender's capture time travels with each buffer as a GstReferenceTimestampMeta:
 // timestamp/x-unix (ns since the epoch) for LOC's default wall-clock timestamps, or
 // timestamp/x-moq-media (ns of the sender's media time) when the sender gave a Timescale.
+// Process-lifetime caps: flagged so GST_TRACERS=leaks does not report them.
+GstCaps* static_caps(const char* name) {
+  GstCaps* c = gst_caps_new_empty_simple(name);
+  GST_MINI_OBJECT_FLAG_SET(c, GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED);
+  return c;
+}
 GstCaps* wall_caps() {
-  static GstCaps* const c = gst_caps_new_empty_simple("timestamp/x-unix");
+  static GstCaps* const c = static_caps("timestamp/x-unix");
   return c;
 }
 GstCaps* media_caps() {
-  static GstCaps* const c = gst_caps_new_empty_simple("timestamp/x-moq-media");
+  static GstCaps* const c = static_caps("timestamp/x-moq-media");
   return c;
 }
 }  // namespace
@@ -54,6 +61,8 @@ struct TrackOut {
   // Engine thread only.
   bool have_last = false;
   guint64 last_group = 0, last_object = 0;
+  bool discont_pending = false;    // a status object revealed a hole: the next buffer says so
+  bool eos_pending = false;        // END_OF_TRACK before the pad existed
   std::deque<GstBuffer*> pending;  // listener: pushed before the pad existed
   // Streaming thread only.
   GstClockTime next_pts = GST_CLOCK_TIME_NONE;  // end of the previous buffer (GAP start)
@@ -74,6 +83,9 @@ struct SrcShared {
   std::set<std::string> pushed;  // listener: tracks the peer PUBLISHed so far
   bool have_offset = false;
   GstClockTimeDiff offset = 0;  // running time - sender PTS, fixed by the first buffer of any pad
+  // Listener: the catalog timeout runs from the first peer session, not from element start.
+  bool peer_seen = false;
+  std::function<void()> start_catalog_timer;  // set once the connection exists; run once
   std::mutex expose_mu;         // serialises pad creation against stop
 };
 
@@ -104,8 +116,19 @@ G_DEFINE_TYPE_WITH_CODE(GstMoqSrc, gst_moq_src, GST_TYPE_BIN,
 
 // --- engine thread: objects -> buffers ----------------------------------------------------------
 
-// `layers_filtered`: higher subgroups are refused (max-layer), so object ids inside a group skip
-// by design and only a skipped group is a discontinuity.
+// Tracks the (group, object) sequence; true if `o` does not follow the previous object (a skipped
+// group, or a skipped object unless `layers_filtered`: higher subgroups are refused with
+// max-layer, so object ids inside a group skip by design and only a skipped group counts).
+static bool advance_sequence(TrackOut& t, const ReceivedObject& o, bool layers_filtered) {
+  const bool new_group = !t.have_last || o.location.group != t.last_group;
+  const bool hole = t.have_last && ((new_group && o.location.group != t.last_group + 1) ||
+                                    (!new_group && !layers_filtered && o.location.object != t.last_object + 1));
+  t.have_last = true;
+  t.last_group = o.location.group;
+  t.last_object = o.location.object;
+  return hole;
+}
+
 static GstBuffer* buffer_of(TrackOut& t, const ReceivedObject& o, bool layers_filtered) {
   GstBuffer* buf = gst_buffer_new_memdup(o.payload.data(), o.payload.size());
   std::optional<uint64_t> ts, scale;
@@ -121,19 +144,39 @@ static GstBuffer* buffer_of(TrackOut& t, const ReceivedObject& o, bool layers_fi
   const bool new_group = !t.have_last || o.location.group != t.last_group;
   if (t.video && (!new_group || o.location.object != 0)) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
   // A skipped group or object: downstream hears DISCONT (and a GAP, from the pad probe).
-  if (t.have_last && ((new_group && o.location.group != t.last_group + 1) ||
-                      (!new_group && !layers_filtered && o.location.object != t.last_object + 1)))
+  if (advance_sequence(t, o, layers_filtered) || std::exchange(t.discont_pending, false))
     GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
-  t.have_last = true;
-  t.last_group = o.location.group;
-  t.last_object = o.location.object;
   return buf;
+}
+
+static void end_track(SrcShared& sh, TrackOut& t) {
+  GstElement* appsrc = nullptr;
+  {
+    std::lock_guard<std::mutex> l(sh.mu);
+    if (!t.appsrc) {
+      t.eos_pending = true;  // sent once the pad exists, after what waited
+      return;
+    }
+    appsrc = GST_ELEMENT(gst_object_ref(t.appsrc));
+  }
+  gst_app_src_end_of_stream(GST_APP_SRC(appsrc));
+  gst_object_unref(appsrc);
 }
 
 static ObjectCallback track_callback(std::shared_ptr<SrcShared> sh, std::shared_ptr<TrackOut> t,
                                      std::optional<uint64_t> max_subgroup) {
   return [sh, t, max_subgroup](const ReceivedObject& o) {
     if (max_subgroup && o.subgroup > *max_subgroup) return;  // a pushed (PUBLISH) track: drop here
+    // Status objects (END_OF_GROUP, END_OF_TRACK, does-not-exist) and empty objects are not
+    // media: no buffer. They account for their ids, so what follows is not a discontinuity
+    // unless they themselves show a hole; END_OF_TRACK ends the pad.
+    if (o.status != moqt::wire::ObjectStatus::kNormal || o.payload.empty()) {
+      GST_LOG("%s: object %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " status %d, %zu bytes: no buffer",
+              t->name.c_str(), o.location.group, o.location.object, int(o.status), o.payload.size());
+      if (advance_sequence(*t, o, max_subgroup.has_value())) t->discont_pending = true;
+      if (o.status == moqt::wire::ObjectStatus::kEndOfTrack) end_track(*sh, *t);
+      return;
+    }
     GstBuffer* buf = buffer_of(*t, o, max_subgroup.has_value());
     GstElement* appsrc = nullptr;
     {
@@ -272,6 +315,7 @@ static void expose_tracks(GstElement* element, gpointer data) {
       t->appsrc = GST_ELEMENT(gst_object_ref(appsrc));
       for (GstBuffer* b : t->pending) gst_app_src_push_buffer(GST_APP_SRC(appsrc), b);
       t->pending.clear();
+      if (std::exchange(t->eos_pending, false)) gst_app_src_end_of_stream(GST_APP_SRC(appsrc));
     }
     // Caller: SUBSCRIBE. Listener: accept its PUBLISH, or SUBSCRIBE once a peer announces.
     std::optional<uint64_t> back;
@@ -321,6 +365,8 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
     sh->catalog_seen = false;
     sh->exposed = false;
     sh->have_offset = false;
+    sh->peer_seen = false;
+    sh->start_catalog_timer = nullptr;
   }
   GstElement* el = GST_ELEMENT(self);
   auto conn = Connection::create(
@@ -330,6 +376,16 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
         GST_INFO_OBJECT(el, "%s: %s", event.c_str(), detail.c_str());
         if (event == "error") {
           GST_ELEMENT_ERROR(el, RESOURCE, READ, ("MoQT error"), ("%s", detail.c_str()));
+        } else if (event == "warning") {
+          GST_ELEMENT_WARNING(el, RESOURCE, READ, ("MoQT: %s", detail.c_str()), (nullptr));
+        } else if (event == "connected") {
+          std::function<void()> arm;
+          {
+            std::lock_guard<std::mutex> l(sh->mu);
+            sh->peer_seen = true;
+            arm = std::exchange(sh->start_catalog_timer, nullptr);
+          }
+          if (arm) arm();
         } else if (event == "eos") {
           // "<track>: PUBLISH_DONE ...": that track's pad ends.
           const std::string name = detail.substr(0, detail.find(':'));
@@ -402,7 +458,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
         {}, 0);  // the current catalog group from its start
     // No catalog in time (a publisher without one): expose the named track, or what was pushed,
     // without caps; downstream typefinds.
-    conn->after(std::chrono::milliseconds(catalog_timeout), [el, sh, track] {
+    auto on_timeout = [el, sh, track] {
       std::vector<Wanted> want;
       {
         std::lock_guard<std::mutex> l(sh->mu);
@@ -414,7 +470,18 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
       if (want.empty()) want.push_back({"video", nullptr});
       GST_WARNING_OBJECT(el, "no catalog after the catalog-timeout: exposing %zu track(s) without caps", want.size());
       schedule_expose(el, std::move(want), true);
-    });
+    };
+    // A caller's session starts now; a listener waits for its first peer (the events callback
+    // runs this on the loop thread, while the connection exists).
+    Connection* raw = conn.get();
+    auto arm = [raw, catalog_timeout, on_timeout] { raw->after(std::chrono::milliseconds(catalog_timeout), on_timeout); };
+    bool now = !conn->listener();
+    {
+      std::lock_guard<std::mutex> l(sh->mu);
+      if (conn->listener() && sh->peer_seen) now = true;
+      else if (conn->listener()) sh->start_catalog_timer = arm;
+    }
+    if (now) arm();
   }
   if (conn->listener()) {
     // Ingest: the peer PUBLISHes; accept the catalog's tracks (or the named one).
@@ -445,6 +512,7 @@ static void gst_moq_src_stop(GstMoqSrc* self) {
   {
     std::lock_guard<std::mutex> l(sh->mu);
     sh->running = false;
+    sh->start_catalog_timer = nullptr;
     tracks.swap(sh->tracks);
   }
   for (auto& [name, t] : tracks) {
@@ -486,6 +554,10 @@ static GstStateChangeReturn gst_moq_src_change_state(GstElement* e, GstStateChan
 static void gst_moq_src_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSrc* self = GST_MOQ_SRC(o);
   GST_OBJECT_LOCK(self);
+  if (self->conn && (ps->flags & GST_PARAM_MUTABLE_READY)) {  // in use by the running connection
+    GST_OBJECT_UNLOCK(self);
+    return refuse_property_change(GST_ELEMENT(self), ps);
+  }
   if (id >= PROP_URI && id <= PROP_AUTH_TOKEN) {
     self->common->set(id - PROP_URI, v);
   } else switch (id) {

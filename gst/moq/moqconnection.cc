@@ -73,6 +73,14 @@ void post_event(GstElement* element, const std::string& event, const std::string
                                                                               nullptr)));
 }
 
+void refuse_property_change(GstElement* element, GParamSpec* pspec) {
+  gst_element_message_full(
+      element, GST_MESSAGE_WARNING, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+      g_strdup_printf("Property '%s' can only be changed in the NULL or READY state", pspec->name),
+      g_strdup("the new value is ignored; the one in use stays until the element is stopped"), __FILE__, GST_FUNCTION,
+      __LINE__);
+}
+
 namespace {
 std::vector<wire::Draft> drafts_of(int d) {
   if (d == 14) return {wire::Draft::k14};
@@ -129,7 +137,10 @@ struct Connection::TrackSub : SubscriptionHandler {
     deliver(o);
   }
   void on_subscribe_error(uint64_t code, const std::string& reason) override {
-    if (c->events_) c->events_("error", "SUBSCRIBE refused (code " + std::to_string(code) + "): " + reason);
+    // A listener serves many peers: one that refuses (or never answers) is not fatal.
+    if (c->events_)
+      c->events_(c->listener() ? "warning" : "error",
+                 track + ": SUBSCRIBE refused (code " + std::to_string(code) + "): " + reason);
   }
   void on_done(uint64_t status, const std::string& reason) override;
 };
@@ -385,6 +396,19 @@ void Connection::finish(const std::shared_ptr<TrackPublisher>& t) {
   loop_.post([t] { t->finish(); });
 }
 
+void Connection::remove_track(const std::shared_ptr<TrackPublisher>& t) {
+  loop_.post([this, t] {
+    t->finish();
+    registry_.remove(t->name());
+    std::erase(published_, t);
+  });
+}
+
+void Connection::count_dropped() {
+  std::lock_guard<std::mutex> l(mu_);
+  ++objects_dropped_;
+}
+
 void Connection::subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup,
                            std::optional<uint64_t> groups_back) {
   loop_.run_sync([&] {
@@ -420,7 +444,8 @@ size_t Connection::subscriber_count(const std::shared_ptr<TrackPublisher>& t) {
 GstStructure* Connection::stats() const {
   std::lock_guard<std::mutex> l(mu_);
   return gst_structure_new("application/x-moq-stats", "objects-written", G_TYPE_UINT64, objects_written_,
-                           "objects-received", G_TYPE_UINT64, objects_received_, "reconnects", G_TYPE_UINT64,
+                           "objects-received", G_TYPE_UINT64, objects_received_, "objects-dropped", G_TYPE_UINT64,
+                           objects_dropped_, "reconnects", G_TYPE_UINT64,
                            reconnects_, nullptr);
 }
 

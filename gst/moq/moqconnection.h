@@ -63,6 +63,10 @@ std::optional<ParsedUri> parse_uri(const std::string& uri, std::string* error);
 // "detail" strings (listening, connected, disconnected, reconnecting, subscribers, ...).
 void post_event(GstElement* element, const std::string& event, const std::string& detail);
 
+// Posts a WARNING naming a GST_PARAM_MUTABLE_READY property that was set while the element is
+// running; the caller keeps the value in use. Call without the element's object lock.
+void refuse_property_change(GstElement* element, GParamSpec* pspec);
+
 // Receives objects for moqsrc (called on the loop thread).
 using ObjectCallback = std::function<void(const moqt::session::ReceivedObject&)>;
 using EventCallback = std::function<void(const std::string& event, const std::string& detail)>;
@@ -84,6 +88,11 @@ class Connection {
   // Writes an object from any thread (the work happens on the loop thread).
   void write(const std::shared_ptr<moqt::session::TrackPublisher>& t, moqt::session::Object o);
   void finish(const std::shared_ptr<moqt::session::TrackPublisher>& t);
+  // Ends the track (PUBLISH_DONE to its subscribers) and forgets it: new SUBSCRIBEs get
+  // DOES_NOT_EXIST, a reconnect does not PUBLISH it again.
+  void remove_track(const std::shared_ptr<moqt::session::TrackPublisher>& t);
+  // An object the element dropped before it reached the engine (counted in stats).
+  void count_dropped();
 
   // --- subscribing (moqsrc) ---
   // Caller: SUBSCRIBE to `track` in the URI's namespace. Listener: accept a PUBLISH of it.
@@ -133,7 +142,7 @@ class Connection {
   bool established_ = false, stopping_ = false;
   std::chrono::milliseconds backoff_{0};
   mutable std::mutex mu_;  // guards the fields below (read by the elements' threads)
-  uint64_t objects_written_ = 0, objects_received_ = 0, reconnects_ = 0;
+  uint64_t objects_written_ = 0, objects_received_ = 0, objects_dropped_ = 0, reconnects_ = 0;
 };
 
 }  // namespace moqgst

@@ -1,14 +1,18 @@
 // Writes the seed corpora for the fuzz targets: valid control streams (every sample message of
 // every draft) and valid data streams and datagrams, each prefixed with the target's selector
-// bytes. Usage: make_corpus OUTDIR  (creates OUTDIR/control and OUTDIR/data)
+// bytes; and for fuzz_session, valid conversations with a Session (session_program.h) for each
+// perspective and protocol. Usage: make_corpus OUTDIR  (creates OUTDIR/control, data, session)
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "../wire/samples.h"
 #include "moqt/wire/control_codec.h"
 #include "moqt/wire/data_codec.h"
+#include "session_program.h"
 
 using namespace moqt::wire;
 namespace fs = std::filesystem;

@@ -130,6 +130,10 @@ class WtTest : public ::testing::Test {
     opts.on_connect = [this](Session& s, const ConnectRequest& r, const std::string& chosen) {
       std::lock_guard<std::mutex> l(mu_);
       requests_.push_back(r);
+      if (r.path == "/greet") {  // speaks first, like a MoQT -18 server's SETUP
+        greeters_.push_back(std::make_unique<Greeter>(s));
+        return ConnectDecision{200, greeters_.back().get(), chosen};
+      }
       if (r.path != "/echo") return ConnectDecision{404, nullptr, ""};
       echo_.push_back(std::make_unique<EchoHandler>(s));
       return ConnectDecision{200, echo_.back().get(), chosen};
@@ -146,7 +150,22 @@ class WtTest : public ::testing::Test {
     addr_ = server_->local_address();
   }
 
-  Session* connect(RecordingHandler& h, const std::string& path, std::vector<std::string> protocols = {"moqt-18", "moqt-16"}) {
+  // Opens a uni stream and writes to it as soon as the session is accepted, at top priority.
+  struct Greeter : quic::TransportHandler {
+    quic::Transport& t;
+    explicit Greeter(quic::Transport& tr) : t(tr) {}
+    void on_ready(std::string_view) override {
+      auto id = t.open_uni_stream();
+      if (!id) return;
+      t.set_priority(*id, 0);
+      t.write(*id, quic::SendBuffer::copy(pattern(64, 7)), true);
+    }
+    void on_stream_data(quic::StreamId, std::span<const uint8_t>, bool) override {}
+    void on_closed(const quic::CloseInfo&) override {}
+  };
+
+  Session* connect(RecordingHandler& h, const std::string& path, std::vector<std::string> protocols = {"moqt-18", "moqt-16"},
+                   bool buffer_early_streams = true) {
     std::string err;
     quic::ClientTlsConfig tc;
     tc.alpns = {"h3"};
@@ -164,6 +183,7 @@ class WtTest : public ::testing::Test {
       o.path = path;
       o.origin = "http://127.0.0.1";
       o.protocols = std::move(protocols);
+      o.buffer_early_streams = buffer_early_streams;
       client_sessions_.push_back(Session::client(*c, o, &h));
       out = client_sessions_.back().get();
       clients_.push_back(std::move(ep));
@@ -185,7 +205,23 @@ class WtTest : public ::testing::Test {
   std::mutex mu_;
   std::vector<ConnectRequest> requests_;
   std::vector<std::unique_ptr<EchoHandler>> echo_;
+  std::vector<std::unique_ptr<Greeter>> greeters_;
 };
+
+// A client that does not buffer streams of a session it has not seen accepted (as some MoQT
+// stacks do) still gets the server's first stream: the 200 response leaves in an earlier packet.
+TEST_F(WtTest, ServerStreamsFollowTheConnectResponseInALaterPacket) {
+  start_server();
+  for (int i = 0; i < 5; ++i) {
+    RecordingHandler& h = handler();
+    Session* s = connect(h, "/greet", {"moqt-18"}, false);
+    ASSERT_TRUE(s && h.ready);
+    EXPECT_TRUE(h.wait([&] { return h.finished.size() == 1; })) << "the server's first stream was rejected";
+    size_t rejected = 1;
+    loop_.run_sync([&] { rejected = s->early_streams_rejected(); });
+    EXPECT_EQ(rejected, 0u);
+  }
+}
 
 TEST_F(WtTest, EchoesBidiUniAndDatagramsAndNegotiatesTheProtocol) {
   start_server();

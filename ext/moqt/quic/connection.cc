@@ -506,6 +506,8 @@ void Connection::on_packet(const ReceivedDatagram& d) {
     return;
   }
   if (state_ == State::kDraining) return;
+  ++counters_.packets_received;
+  counters_.bytes_received += d.data.size();
   ngtcp2_path path = make_path(d.local, d.peer);
   ngtcp2_pkt_info pi{};
   pi.ecn = d.ecn;

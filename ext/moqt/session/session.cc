@@ -21,6 +21,9 @@ uint64_t does_not_exist(Draft d) { return d == Draft::k14 ? 0x4 : 0x10; }  // TR
 uint64_t not_supported() { return 0x3; }
 uint64_t uninterested(Draft d) { return d == Draft::k14 ? 0x4 : 0x20; }
 uint64_t invalid_range(Draft d) { return d == Draft::k14 ? 0x5 : 0x11; }
+// Out-of-order request ids we track at most (ids between the lowest unused one and this many
+// above it).
+constexpr uint64_t kMaxRequestIdWindow = 4096;
 // Stream reset codes.
 constexpr uint64_t kResetCancelled = 0x1;
 constexpr uint64_t kResetDeliveryTimeout = 0x2;
@@ -574,17 +577,33 @@ bool Session::check_incoming_request_id(uint64_t id) {
     fail(SessionError::kInvalidRequestId, "request id " + std::to_string(id) + " has the wrong parity");
     return false;
   }
-  if (draft_ == Draft::k18) {
-    // Streams may arrive in any order: only duplicates are errors (-18 §10.1).
-    if (id < peer_ids_low_ || !peer_ids_seen_.insert(id).second) {
+  if (draft_ != Draft::k14) {
+    // Requests travel on different streams (-18 request streams; -16 SUBSCRIBE_NAMESPACE on its
+    // own bidi stream), so ids may arrive out of order: only duplicates are errors. Holes are
+    // bounded, so a peer cannot make us remember ids forever.
+    if (id < peer_ids_low_ || peer_ids_seen_.count(id)) {
       fail(SessionError::kInvalidRequestId, "duplicate request id " + std::to_string(id));
       return false;
     }
+    if (draft_ != Draft::k18 && id >= granted_max_request_id_) {
+      fail(SessionError::kTooManyRequests, "request id " + std::to_string(id) + " beyond MAX_REQUEST_ID");
+      return false;
+    }
+    if ((id - peer_ids_low_) / 2 >= kMaxRequestIdWindow) {
+      fail(SessionError::kInvalidRequestId, "request id " + std::to_string(id) + " too far ahead of the lowest unused (" +
+                                                std::to_string(peer_ids_low_) + ")");
+      return false;
+    }
+    peer_ids_seen_.insert(id);
     while (peer_ids_seen_.count(peer_ids_low_)) peer_ids_seen_.erase(peer_ids_low_), peer_ids_low_ += 2;
+    if (draft_ == Draft::k18) return true;
+    next_peer_request_id_ = std::max(next_peer_request_id_, id + 2);
+    ++peer_requests_seen_;
+    grant_request_ids();
     return true;
   }
-  // -16 wants exactly the next id (§9.1); -14 only "increasing".
-  if (draft_ == Draft::k16 ? id != next_peer_request_id_ : id < next_peer_request_id_) {
+  // -14 requests share the control stream: ids only increase.
+  if (id < next_peer_request_id_) {
     fail(SessionError::kInvalidRequestId, "request id " + std::to_string(id) + " out of sequence (expected " +
                                               std::to_string(next_peer_request_id_) + ")");
     return false;
@@ -992,9 +1011,12 @@ void Session::on_fetch(const Fetch& m, StreamId stream) {
   ok.end_of_track = track->finished() && track->largest() && !(*track->largest() > last);
   ok.end_location = Location{last.group, last.object + 1};
   if (draft_ == Draft::k14) ok.params.group_order = order;
-  reply(m.request_id, ok, true);  // -18: nothing more on the request stream
+  // -18: the request stream stays open until the data stream is done (a peer may drop the
+  // FETCH on the request stream's FIN before its data stream arrives).
   auto uni = t_.open_uni_stream();
+  reply(m.request_id, ok, !uni);
   if (!uni) return;
+  if (draft_ == Draft::k18) fetch_data_streams_[*uni] = m.request_id;
   Bytes b;
   encode_fetch_header(FetchHeader{m.request_id}, draft_, b);
   t_.set_priority(*uni, uint64_t(m.params.subscriber_priority.value_or(128)) << 56);
@@ -1547,6 +1569,7 @@ void Session::on_stream_reset(StreamId id, uint64_t code) {
   if (auto it = peer_request_streams_.find(id); it != peer_request_streams_.end()) {
     const uint64_t rid = it->second;
     if (out_subs_.count(rid)) on_unsubscribe(rid);
+    cancel_fetch_data(rid);
   }
   if (auto it = uni_.find(id); it != uni_.end()) {
     // A data stream reset (delivery timeout, cancel): drop its partial object.
@@ -1567,6 +1590,7 @@ void Session::on_stop_sending(StreamId id, uint64_t code) {
   if (auto it = peer_request_streams_.find(id); it != peer_request_streams_.end()) {
     const uint64_t rid = it->second;
     if (out_subs_.count(rid)) on_unsubscribe(rid);
+    cancel_fetch_data(rid);
     return;
   }
   // The subscriber stopped one of our data streams: reset it, keep the subscription.
@@ -1580,7 +1604,27 @@ void Session::on_stream_drained(StreamId id) {
   if (sub != out_subs_.end() && sub->second->finishing.erase(id)) stream_owner_.erase(it);
 }
 
+// -18 FETCH cancelled by the peer (its request stream reset or stopped): stop the data too.
+void Session::cancel_fetch_data(uint64_t request_id) {
+  for (auto& [data, rid] : fetch_data_streams_)
+    if (rid == request_id) return finish_fetch_request(data, true);
+}
+
+void Session::finish_fetch_request(StreamId data_stream, bool cancel) {
+  auto it = fetch_data_streams_.find(data_stream);
+  if (it == fetch_data_streams_.end()) return;
+  const uint64_t rid = it->second;
+  fetch_data_streams_.erase(it);
+  if (cancel) t_.reset_stream(data_stream, kResetCancelled);
+  auto rs = peer_request_stream_by_id_.find(rid);
+  if (rs == peer_request_stream_by_id_.end()) return;
+  if (state_ == State::kReady && !cancel) t_.write(rs->second, SendBuffer{}, true);
+  peer_request_streams_.erase(rs->second);
+  peer_request_stream_by_id_.erase(rs);
+}
+
 void Session::on_stream_closed(StreamId id) {
+  finish_fetch_request(id, false);  // a FETCH's data stream is done: so is its request stream
   request_parsers_.erase(id);
   if (auto it = uni_.find(id); it != uni_.end() && it->second->waiting.empty()) uni_.erase(it);
 }

@@ -234,6 +234,10 @@ class Session final : public quic::TransportHandler {
   void on_subscribe_namespace(const wire::SubscribeNamespace& m, quic::StreamId stream);
   void on_publish(const wire::Publish& m, quic::StreamId stream);
   void on_request_update(const wire::RequestUpdate& m, quic::StreamId stream);
+  // -18: FIN (or, cancelled, reset the data of) the request stream of the FETCH whose data
+  // stream is `data_stream`.
+  void finish_fetch_request(quic::StreamId data_stream, bool cancel);
+  void cancel_fetch_data(uint64_t request_id);
   uint64_t request_id_of(quic::StreamId stream, uint64_t in_message) const;
 
   // Data plane.
@@ -262,6 +266,7 @@ class Session final : public quic::TransportHandler {
   std::map<quic::StreamId, uint64_t> request_streams_;             // -18: stream -> our request id
   std::map<quic::StreamId, uint64_t> peer_request_streams_;        // -18: stream -> peer request id
   std::map<uint64_t, quic::StreamId> peer_request_stream_by_id_;
+  std::map<quic::StreamId, uint64_t> fetch_data_streams_;          // -18: our FETCH data stream -> request id
   std::map<uint64_t, std::unique_ptr<OutgoingSubscription>> out_subs_;  // by peer request id
   std::map<uint64_t, std::unique_ptr<IncomingSubscription>> in_subs_;   // by our request id
   std::map<uint64_t, uint64_t> alias_to_sub_;                      // track alias -> our request id
@@ -275,7 +280,7 @@ class Session final : public quic::TransportHandler {
   uint64_t granted_max_request_id_ = 0;  // exclusive bound we gave the peer
   uint64_t peer_requests_seen_ = 0;
   uint64_t next_peer_request_id_ = 0;
-  std::set<uint64_t> peer_ids_seen_;    // -18 duplicate detection above the low-water mark
+  std::set<uint64_t> peer_ids_seen_;    // -16/-18 duplicate detection above the low-water mark
   uint64_t peer_ids_low_ = 0;
   uint64_t next_track_alias_ = 1;
   size_t unknown_alias_bytes_ = 0;

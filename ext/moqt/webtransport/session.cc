@@ -201,6 +201,15 @@ void Session::classify(quic::StreamId id, Stream& s, std::span<const uint8_t> da
     conn_.stop_sending(id, h3::kWtSessionGone);
     return;
   }
+  if (!server_ && !copts_.buffer_early_streams &&
+      (state_ != State::kEstablished || conn_.stats().packets_received == response_packet_)) {
+    ++early_streams_rejected_;
+    s.kind = Kind::kIgnored;
+    s.header.clear();
+    if (s.bidi) conn_.reset_stream(id, h3::kWtBufferedStreamRejected);
+    conn_.stop_sending(id, h3::kWtBufferedStreamRejected);
+    return;
+  }
   s.kind = Kind::kWt;
   s.session = *sid;  // before the CONNECT is read, remember which session the stream claims
   Bytes rest(s.header.begin() + long(pos), s.header.end());
@@ -355,10 +364,15 @@ void Session::process_connect(const Headers& h) {
   app_ = d.handler;
   protocol_ = d.protocol;
   respond(d.status, protocol_);
-  establish();
+  // The application (and its first WT stream, e.g. a MoQT SETUP) starts only once the response
+  // is in a packet of its own: a client that does not buffer streams of a session it has not
+  // seen accepted would otherwise drop them (the WT draft only says SHOULD buffer).
+  state_ = State::kConnecting;
+  establish_when_sent_ = true;
 }
 
 void Session::on_response(const Headers& h) {
+  response_packet_ = conn_.stats().packets_received;
   const std::string status = header(h, ":status");
   response_status_ = std::atoi(status.c_str());
   if (response_status_ / 100 != 2) {
@@ -431,6 +445,14 @@ void Session::on_stop_sending(quic::StreamId id, uint64_t code) {
 }
 
 void Session::on_stream_drained(quic::StreamId id) {
+  if (id == connect_stream_ && establish_when_sent_) {
+    establish_when_sent_ = false;
+    // Not from inside the flush that packed the response: the next writes go in a later packet.
+    conn_.loop().add_timer(std::chrono::nanoseconds(0), [this, alive = alive_] {
+      if (*alive && state_ == State::kConnecting) establish();
+    });
+    return;
+  }
   auto it = streams_.find(id);
   if (it != streams_.end() && it->second.kind == Kind::kWt && app_) app_->on_stream_drained(id);
 }
@@ -562,8 +584,9 @@ void Session::end_session(quic::CloseInfo info) {
   app_notified_ = true;
   quic::TransportHandler* app = app_;
   app_ = nullptr;
-  // Only an application that saw on_ready() (or a client waiting for it) hears about the end.
-  if (app && (state_ == State::kEstablished || state_ == State::kClosing || !server_)) app->on_closed(info);
+  // Only an application that saw on_ready() (or a client waiting for it, or a server one
+  // accepted and waiting for the response to leave) hears about the end.
+  if (app && (state_ == State::kEstablished || state_ == State::kClosing || state_ == State::kConnecting || !server_)) app->on_closed(info);
 }
 
 void Session::finish() {

@@ -51,6 +51,10 @@ struct ClientOptions {
   std::string path = "/";
   std::string origin;                     // optional Origin header
   std::vector<std::string> protocols;     // WT-Available-Protocols, preference order
+  // false: behave like clients that do not buffer streams of a session they have not seen
+  // accepted: a WT stream arriving before the CONNECT response, or in the same packet, is
+  // rejected (WT_BUFFERED_STREAM_REJECTED) and counted in early_streams_rejected().
+  bool buffer_early_streams = true;
 };
 
 class Session final : public quic::Transport, public quic::TransportHandler {
@@ -63,6 +67,7 @@ class Session final : public quic::Transport, public quic::TransportHandler {
   const ConnectRequest& request() const { return request_; }
   bool established() const { return state_ == State::kEstablished; }
   int response_status() const { return response_status_; }
+  size_t early_streams_rejected() const { return early_streams_rejected_; }
   uint64_t session_id() const { return uint64_t(connect_stream_); }
   // Closed and the QUIC connection is gone: the owner may delete this object.
   bool finished() const { return finished_; }
@@ -146,6 +151,9 @@ class Session final : public quic::Transport, public quic::TransportHandler {
   size_t buffered_bytes_ = 0;
   bool app_notified_ = false;
   bool close_sent_ = false;  // our CLOSE_WEBTRANSPORT_SESSION capsule is out
+  bool establish_when_sent_ = false;  // server: accepted, waiting for the 200 to leave
+  uint64_t response_packet_ = 0;      // client: packets received when the response was read
+  size_t early_streams_rejected_ = 0;
   bool finished_ = false;
   std::function<void()> on_finished_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
