@@ -128,6 +128,38 @@ TEST(SessionMemory, Draft18FetchCancelledOnItsRequestStreamResetsTheDataStream) 
   EXPECT_FALSE(st.t.closed());
 }
 
+// The peer pushes a track (PUBLISH on its request stream) and later ends it with PUBLISH_DONE on
+// that same stream: the subscription ends with the publisher's status.
+TEST(SessionMemory, Draft18PublishDoneOnThePeersPublishStreamEndsTheTrack) {
+  struct Accept : SessionHandler, SubscriptionHandler {
+    int objects = 0;
+    std::optional<uint64_t> done;
+    SubscriptionHandler* on_incoming_publish(const FullTrackName&) override { return this; }
+    void on_object(const ReceivedObject&) override { ++objects; }
+    void on_done(uint64_t status, const std::string&) override { done = status; }
+  } accept;
+  ServerUnderTest st(Draft::k18);
+  st.session->set_session_handler(&accept);
+  st.setup();
+  const StreamId req = st.t.peer_stream(0, true);
+  Publish p;
+  p.request_id = 0;
+  p.track = FullTrackName{{"ns"}, "pushed"};
+  p.track_alias = 7;
+  st.send(req, p);
+  ASSERT_FALSE(st.t.closed()) << st.t.close_reason();
+  auto replies = st.written(req);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(kind_of(replies[0]), MessageKind::kRequestOk);
+  PublishDone d;
+  d.status_code = 0x2;  // TRACK_ENDED
+  d.reason = "done";
+  st.send(req, d, true);
+  ASSERT_FALSE(st.t.closed()) << st.t.close_reason();
+  ASSERT_TRUE(accept.done.has_value()) << "PUBLISH_DONE was not delivered";
+  EXPECT_EQ(*accept.done, 0x2u);
+}
+
 TEST(SessionMemory, Draft16AcceptsRequestIdsOutOfOrderAcrossStreams) {
   ServerUnderTest st(Draft::k16);
   const StreamId ctl = st.setup();

@@ -1236,7 +1236,13 @@ void Session::on_request_ok(const RequestOk& m, StreamId stream) {
 }
 
 void Session::on_publish_done(const PublishDone& m, StreamId stream) {
-  const uint64_t id = request_id_of(stream, m.request_id);
+  uint64_t id = request_id_of(stream, m.request_id);
+  // -18: PUBLISH_DONE for a track the peer pushed comes on the peer's PUBLISH request stream.
+  if (auto it = peer_request_streams_.find(stream); draft_ == Draft::k18 && it != peer_request_streams_.end()) {
+    id = it->second;
+    peer_request_stream_by_id_.erase(id);
+    peer_request_streams_.erase(it);
+  }
   auto sit = in_subs_.find(id);
   if (sit == in_subs_.end()) return;
   std::unique_ptr<IncomingSubscription> s = std::move(sit->second);
