@@ -345,6 +345,10 @@ int run(const std::string& cmd, const Options& o) {
       break;
     }
   }
+  if (!publishing) {
+    std::lock_guard<std::mutex> l(printer.mu);
+    std::fprintf(stderr, "moqt-clock: %d objects received\n", printer.received);
+  }
   if (count_reached && !publishing) {
     // Done: end our subscriptions first (UNSUBSCRIBE; -18: cancel the request stream) and give
     // the publisher a moment before the session goes. Chromium 156 can crash the page when a

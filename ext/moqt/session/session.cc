@@ -209,7 +209,13 @@ struct Session::OutgoingSubscription : ObjectSink {
       // Properties are passed through untouched; a stream either carries a block per object or
       // none, decided by the track's setting or by its first object.
       h.has_properties = track->options().object_properties || !o.properties.empty();
-      if (encode_subgroup_header(h, s.draft_, hdr)) return;
+      SubgroupHeader asked = h;
+      if (o.header_mode == SubgroupIdMode::kExplicit) asked.mode = SubgroupIdMode::kExplicit;
+      if (o.header_mode == SubgroupIdMode::kFirstObject && o.subgroup == o.location.object)
+        asked.mode = SubgroupIdMode::kFirstObject;
+      asked.end_of_group = o.end_of_group_header;
+      if (!encode_subgroup_header(asked, s.draft_, hdr)) h = asked;  // else the compact form
+      else if (hdr.clear(); encode_subgroup_header(h, s.draft_, hdr)) return;
       t.set_priority(*id, priority_key(o.location.group, o.subgroup, o.publisher_priority));
       it = streams.emplace(key, Out{*id, o.location.group, 0, h.has_properties}).first;
       s.stream_owner_[*id] = request_id;
@@ -270,6 +276,14 @@ struct Session::OutgoingSubscription : ObjectSink {
     // Until its bytes are out the stream still counts against the queue bound (and may be reset).
     if (s.t_.queued_bytes(it->second.stream) > 0) finishing.emplace(it->second.stream, std::move(it->second));
     else s.stream_owner_.erase(it->second.stream);
+    streams.erase(it);
+  }
+
+  void on_subgroup_reset(uint64_t group, uint64_t subgroup) override {
+    auto it = streams.find({group, subgroup});
+    if (it == streams.end()) return;
+    s.t_.reset_stream(it->second.stream, kResetCancelled);
+    s.stream_owner_.erase(it->second.stream);
     streams.erase(it);
   }
 

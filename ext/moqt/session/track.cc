@@ -26,6 +26,7 @@ bool TrackPublisher::write(Object o) {
     }
   }
   Group& g = groups_.back();
+  if (!o.datagram && g.reset_subgroups.count(o.subgroup)) return false;
   if (!o.datagram) g.open_subgroups.insert(o.subgroup);
   if (!largest_ || *largest_ < o.location) largest_ = o.location;
   g.bytes += o.payload.data.size();
@@ -46,6 +47,17 @@ void TrackPublisher::end_subgroup(uint64_t group, uint64_t subgroup) {
     std::vector<ObjectSink*> sinks(sinks_.begin(), sinks_.end());
     for (ObjectSink* s : sinks)
       if (sinks_.count(s)) s->on_subgroup_end(group, subgroup);
+  }
+}
+
+void TrackPublisher::reset_subgroup(uint64_t group, uint64_t subgroup) {
+  for (Group& g : groups_) {
+    if (g.id != group) continue;
+    g.open_subgroups.erase(subgroup);
+    g.reset_subgroups.insert(subgroup);
+    std::vector<ObjectSink*> sinks(sinks_.begin(), sinks_.end());
+    for (ObjectSink* s : sinks)
+      if (sinks_.count(s)) s->on_subgroup_reset(group, subgroup);
   }
 }
 

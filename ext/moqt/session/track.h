@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "moqt/quic/transport.h"
+#include "moqt/wire/data_codec.h"
 #include "moqt/wire/types.h"
 
 namespace moqt::session {
@@ -36,6 +37,11 @@ struct Object {
   KeyValueList properties;
   quic::SendBuffer payload;
   bool datagram = false;  // forwarding preference Datagram (no subgroup stream)
+  // How the subgroup stream this object opens is announced (the first object of a subgroup
+  // decides): nullopt = the compact form (no id field for subgroup 0); kExplicit; kFirstObject
+  // (only when the subgroup id equals this object's id). Forms a draft cannot express fall back.
+  std::optional<wire::SubgroupIdMode> header_mode;
+  bool end_of_group_header = false;  // the header says this subgroup holds the group's last object
 };
 
 enum class TrackEnd : uint8_t { kTrackEnded, kPublisherGone };
@@ -47,6 +53,8 @@ class ObjectSink {
   virtual void on_object(const Object& o) = 0;
   // No more objects in this subgroup: close its stream (FIN).
   virtual void on_subgroup_end(uint64_t group, uint64_t subgroup) = 0;
+  // The publisher abandoned the subgroup: reset its stream (objects not yet sent are lost).
+  virtual void on_subgroup_reset(uint64_t /*group*/, uint64_t /*subgroup*/) {}
   virtual void on_track_end(TrackEnd why) = 0;
 };
 
@@ -73,6 +81,8 @@ class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
   bool write(Object o);
   // Ends a subgroup early (its stream gets a FIN) / ends the whole group.
   void end_subgroup(uint64_t group, uint64_t subgroup);
+  // Abandons a subgroup: its streams are reset; later objects of it are refused.
+  void reset_subgroup(uint64_t group, uint64_t subgroup);
   void end_group(uint64_t group);
   // No more objects ever: subscribers get PUBLISH_DONE(TRACK_ENDED).
   void finish(TrackEnd why = TrackEnd::kTrackEnded);
@@ -101,6 +111,7 @@ class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
     std::vector<Object> objects;  // in write order
     size_t bytes = 0;
     std::set<uint64_t> open_subgroups;
+    std::set<uint64_t> reset_subgroups;
   };
   void trim_cache();
 
