@@ -9,6 +9,7 @@
 #include "../common/memory_transport.h"
 #include "moqt/session/session.h"
 #include "moqt/wire/control_codec.h"
+#include "moqt/wire/data_codec.h"
 
 namespace {
 
@@ -158,6 +159,41 @@ TEST(SessionMemory, Draft18PublishDoneOnThePeersPublishStreamEndsTheTrack) {
   ASSERT_FALSE(st.t.closed()) << st.t.close_reason();
   ASSERT_TRUE(accept.done.has_value()) << "PUBLISH_DONE was not delivered";
   EXPECT_EQ(*accept.done, 0x2u);
+}
+
+// A status object given properties (which -16+ cannot carry) as the first object of a subgroup:
+// sent without them, on a stream that starts with its header (a fuzz find: the stream was opened,
+// the object refused, and the next object went out without a header).
+TEST(SessionMemory, StatusObjectWithPropertiesStillOpensAWellFormedStream) {
+  ServerUnderTest st(Draft::k18);
+  st.setup();
+  Subscribe sub;
+  sub.request_id = 0;
+  sub.track = kTrack;
+  st.send(st.t.peer_stream(0, true), sub);
+  Object eog;
+  eog.location = {1, 0};
+  eog.status = ObjectStatus::kEndOfGroup;
+  eog.properties = {KeyValuePair::integer(0x3e, 1)};
+  ASSERT_TRUE(st.track->write(std::move(eog)));
+  st.track->end_group(1);
+  struct Seen : DataStreamVisitor {
+    std::vector<ObjectHeader> objects;
+    void on_object(const ObjectHeader& o) override { objects.push_back(o); }
+    void on_payload(ByteView, bool) override {}
+  };
+  int streams = 0;
+  for (const auto& [id, sent] : st.t.sent()) {
+    if (!sent.local || sent.bidi || !sent.fin) continue;  // data streams end with FIN
+    ++streams;
+    Seen seen;
+    DataStreamParser parser(Draft::k18, seen);
+    auto e = parser.feed(sent.data, true);
+    EXPECT_FALSE(e) << e->detail;
+    ASSERT_EQ(seen.objects.size(), 1u);
+    EXPECT_EQ(seen.objects[0].status, ObjectStatus::kEndOfGroup);
+  }
+  EXPECT_EQ(streams, 1);
 }
 
 TEST(SessionMemory, Draft16AcceptsRequestIdsOutOfOrderAcrossStreams) {

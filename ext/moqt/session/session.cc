@@ -166,6 +166,8 @@ struct Session::OutgoingSubscription : ObjectSink {
     return !end_group || o.location.group <= *end_group;
   }
 
+  void drop() { ++s.stats_.objects_dropped; }
+
   void on_object(const Object& o) override {
     if (!passes(o) || s.state_ != State::kReady) return;
     quic::Transport& t = s.t_;
@@ -193,13 +195,8 @@ struct Session::OutgoingSubscription : ObjectSink {
     auto it = streams.find(key);
     Bytes hdr;
     std::optional<uint64_t> prev;
+    SubgroupHeader h;
     if (it == streams.end()) {
-      auto id = t.open_uni_stream();
-      if (!id) {  // the peer's stream limit: this object cannot go now
-        ++s.stats_.objects_dropped;
-        return;
-      }
-      SubgroupHeader h;
       h.track_alias = alias;
       h.group_id = o.location.group;
       h.mode = o.subgroup == 0 ? SubgroupIdMode::kZero : SubgroupIdMode::kExplicit;
@@ -215,20 +212,31 @@ struct Session::OutgoingSubscription : ObjectSink {
         asked.mode = SubgroupIdMode::kFirstObject;
       asked.end_of_group = o.end_of_group_header;
       if (!encode_subgroup_header(asked, s.draft_, hdr)) h = asked;  // else the compact form
-      else if (hdr.clear(); encode_subgroup_header(h, s.draft_, hdr)) return;
-      t.set_priority(*id, priority_key(o.location.group, o.subgroup, o.publisher_priority));
-      it = streams.emplace(key, Out{*id, o.location.group, 0, h.has_properties}).first;
-      s.stream_owner_[*id] = request_id;
-      ++streams_opened;
+      else if (hdr.clear(); encode_subgroup_header(h, s.draft_, hdr)) return drop();
     } else {
       prev = it->second.last_object;
     }
+    const bool properties = it == streams.end() ? h.has_properties : it->second.properties;
     ObjectHeader oh;
     oh.object_id = o.location.object;
     oh.status = o.status;
     oh.payload_length = o.payload.data.size();
-    if (it->second.properties) oh.properties = o.properties;  // else: dropped (set object_properties)
-    if (encode_subgroup_object(oh, prev, it->second.properties, s.draft_, hdr)) return;
+    if (properties) oh.properties = o.properties;  // else: dropped (set object_properties)
+    // Encoded before a stream is opened for it: an object the draft cannot express (e.g. a
+    // status object with properties) is dropped alone, never leaving a stream without its header.
+    if (encode_subgroup_object(oh, prev, properties, s.draft_, hdr)) {
+      if (o.status == ObjectStatus::kNormal || oh.properties.empty()) return drop();
+      oh.properties.clear();  // a status object whose properties this draft does not carry
+      if (encode_subgroup_object(oh, prev, properties, s.draft_, hdr)) return drop();
+    }
+    if (it == streams.end()) {
+      auto id = t.open_uni_stream();
+      if (!id) return drop();  // the peer's stream limit: this object cannot go now
+      t.set_priority(*id, priority_key(o.location.group, o.subgroup, o.publisher_priority));
+      it = streams.emplace(key, Out{*id, o.location.group, 0, h.has_properties}).first;
+      s.stream_owner_[*id] = request_id;
+      ++streams_opened;
+    }
     it->second.last_object = o.location.object;
     it->second.written += hdr.size() + o.payload.data.size();
     if (delivery_timeout.count()) it->second.marks.emplace_back(std::chrono::steady_clock::now(), it->second.written);
