@@ -336,6 +336,8 @@ TEST(Listener, CatalogTimeoutRunsFromTheFirstPeer) {
 
 // What users run: gst-launch-1.0 -e with a finite source ends (it waited forever before).
 TEST(Eos, GstLaunchWithAFiniteSourceEnds) {
+  if (g_strcmp0(g_getenv("MOQ_SANITIZERS"), "none") != 0)
+    GTEST_SKIP() << "gst-launch-1.0 cannot load a sanitizer-built plugin (the in-process EOS test runs)";
   gchar* out = nullptr;
   gchar* err = nullptr;
   gint status = -1;
