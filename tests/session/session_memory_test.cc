@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 
 #include "../common/memory_transport.h"
 #include "moqt/session/session.h"
@@ -194,6 +195,48 @@ TEST(SessionMemory, StatusObjectWithPropertiesStillOpensAWellFormedStream) {
     EXPECT_EQ(seen.objects[0].status, ObjectStatus::kEndOfGroup);
   }
   EXPECT_EQ(streams, 1);
+}
+
+// More subgroups than the peer lets us open streams for (browsers allow about 100): the rest wait
+// for stream credit instead of being dropped, and go, FIN included, once the peer raises the limit.
+TEST(SessionMemory, SubgroupsBeyondThePeersStreamLimitWaitForCredit) {
+  ServerUnderTest st(Draft::k18);
+  st.setup();
+  Subscribe sub;
+  sub.request_id = 0;
+  sub.track = kTrack;
+  st.send(st.t.peer_stream(0, true), sub);
+  st.t.set_local_stream_limit(3);  // our control stream + 2
+  for (uint64_t sg = 0; sg < 5; ++sg) {
+    Object o;
+    o.location = {1, sg};
+    o.subgroup = sg;
+    o.payload = quic::SendBuffer::take(std::vector<uint8_t>(4, uint8_t(sg)));
+    ASSERT_TRUE(st.track->write(std::move(o)));
+  }
+  st.track->end_group(1);
+  auto data_streams = [&] {
+    std::vector<StreamId> v;
+    for (const auto& [id, sent] : st.t.sent())
+      if (sent.local && !sent.bidi && sent.fin) v.push_back(id);
+    return v;
+  };
+  EXPECT_EQ(data_streams().size(), 2u);
+  st.t.set_local_stream_limit(100);
+  const auto all = data_streams();
+  ASSERT_EQ(all.size(), 5u) << "subgroups beyond the stream limit were lost";
+  struct Seen : DataStreamVisitor {
+    std::set<uint64_t> objects;
+    void on_object(const ObjectHeader& o) override { objects.insert(o.object_id); }
+    void on_payload(ByteView, bool) override {}
+  } seen;
+  for (StreamId id : all) {
+    DataStreamParser parser(Draft::k18, seen);
+    auto e = parser.feed(st.t.sent().at(id).data, true);
+    EXPECT_FALSE(e) << e->detail;
+  }
+  EXPECT_EQ(seen.objects, (std::set<uint64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(st.session->stats().objects_dropped, 0u);
 }
 
 TEST(SessionMemory, Draft16AcceptsRequestIdsOutOfOrderAcrossStreams) {

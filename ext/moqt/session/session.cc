@@ -168,6 +168,46 @@ struct Session::OutgoingSubscription : ObjectSink {
 
   void drop() { ++s.stats_.objects_dropped; }
 
+  // Objects (and subgroup ends) waiting for stream credit: the peer's limit on concurrent
+  // streams (browsers allow ~100) must not lose the subgroups beyond it. Kept in order; a
+  // subgroup with anything waiting queues its later objects behind it. Bounded by
+  // max_queued_bytes, oldest groups dropped first.
+  struct Waiting {
+    Object o;
+    bool end = false;  // on_subgroup_end for (o.location.group, o.subgroup)
+  };
+  std::deque<Waiting> waiting;
+  std::map<std::pair<uint64_t, uint64_t>, size_t> waiting_keys;  // (group, subgroup) -> entries
+  size_t waiting_bytes = 0;
+
+  void wait_for_stream(const Object& o, bool end) {
+    waiting.push_back(Waiting{o, end});
+    ++waiting_keys[{o.location.group, o.subgroup}];
+    waiting_bytes += o.payload.data.size();
+    while (waiting_bytes > s.cfg_.max_queued_bytes && waiting.size() > 1) {
+      Waiting& w = waiting.front();
+      if (!w.end) drop();
+      unwait(w);
+      waiting.pop_front();
+    }
+  }
+  void unwait(const Waiting& w) {
+    auto it = waiting_keys.find({w.o.location.group, w.o.subgroup});
+    if (it != waiting_keys.end() && --it->second == 0) waiting_keys.erase(it);
+    waiting_bytes -= std::min(waiting_bytes, w.o.payload.data.size());
+  }
+  // The peer raised its stream limit: what waited goes, in order, until the limit bites again.
+  void retry_waiting() {
+    std::deque<Waiting> w = std::move(waiting);
+    waiting.clear();
+    waiting_keys.clear();
+    waiting_bytes = 0;
+    for (Waiting& x : w) {
+      if (x.end) on_subgroup_end(x.o.location.group, x.o.subgroup);
+      else on_object(x.o);
+    }
+  }
+
   void on_object(const Object& o) override {
     if (!passes(o) || s.state_ != State::kReady) return;
     quic::Transport& t = s.t_;
@@ -193,6 +233,7 @@ struct Session::OutgoingSubscription : ObjectSink {
       while (!expired.empty() && expired.begin()->first + 8 < o.location.group) expired.erase(expired.begin());
     }
     auto it = streams.find(key);
+    if (it == streams.end() && waiting_keys.count(key)) return wait_for_stream(o, false);
     Bytes hdr;
     std::optional<uint64_t> prev;
     SubgroupHeader h;
@@ -231,7 +272,7 @@ struct Session::OutgoingSubscription : ObjectSink {
     }
     if (it == streams.end()) {
       auto id = t.open_uni_stream();
-      if (!id) return drop();  // the peer's stream limit: this object cannot go now
+      if (!id) return wait_for_stream(o, false);  // the peer's stream limit: on_streams_available
       t.set_priority(*id, priority_key(o.location.group, o.subgroup, o.publisher_priority));
       it = streams.emplace(key, Out{*id, o.location.group, 0, h.has_properties}).first;
       s.stream_owner_[*id] = request_id;
@@ -278,6 +319,12 @@ struct Session::OutgoingSubscription : ObjectSink {
   }
 
   void on_subgroup_end(uint64_t group, uint64_t subgroup) override {
+    if (waiting_keys.count({group, subgroup})) {  // FIN once its objects got a stream
+      Object marker;
+      marker.location = {group, 0};
+      marker.subgroup = subgroup;
+      return wait_for_stream(marker, true);
+    }
     auto it = streams.find({group, subgroup});
     if (it == streams.end()) return;
     s.t_.write(it->second.stream, SendBuffer{}, true);
@@ -288,6 +335,14 @@ struct Session::OutgoingSubscription : ObjectSink {
   }
 
   void on_subgroup_reset(uint64_t group, uint64_t subgroup) override {
+    if (waiting_keys.count({group, subgroup})) {  // never got a stream: nothing to reset
+      std::erase_if(waiting, [&](const Waiting& w) {
+        if (w.o.location.group != group || w.o.subgroup != subgroup) return false;
+        if (!w.end) drop();
+        unwait(w);
+        return true;
+      });
+    }
     auto it = streams.find({group, subgroup});
     if (it == streams.end()) return;
     s.t_.reset_stream(it->second.stream, kResetCancelled);
@@ -303,6 +358,11 @@ struct Session::OutgoingSubscription : ObjectSink {
   void end(uint64_t status, const std::string& reason) {
     if (ended) return;
     ended = true;
+    for (const Waiting& w : waiting)
+      if (!w.end) drop();  // still waiting for stream credit: lost with the subscription
+    waiting.clear();
+    waiting_keys.clear();
+    waiting_bytes = 0;
     for (auto& [k, out] : streams) s.t_.write(out.stream, SendBuffer{}, true);
     streams.clear();
     if (s.state_ == State::kReady) {
@@ -1658,6 +1718,14 @@ void Session::on_stream_closed(StreamId id) {
 }
 
 void Session::on_streams_available(bool bidi) {
+  if (!bidi && state_ == State::kReady) {
+    std::vector<uint64_t> ids;
+    for (auto& [id, sub] : out_subs_)
+      if (!sub->waiting.empty()) ids.push_back(id);
+    for (uint64_t id : ids)  // looked up again: a write may end a subscription
+      if (auto it = out_subs_.find(id); it != out_subs_.end()) it->second->retry_waiting();
+    return;
+  }
   if (!bidi || blocked_requests_.empty() || state_ != State::kReady) return;
   std::vector<std::unique_ptr<Request>> pending = std::move(blocked_requests_);
   blocked_requests_.clear();
