@@ -239,6 +239,48 @@ TEST(SessionMemory, SubgroupsBeyondThePeersStreamLimitWaitForCredit) {
   EXPECT_EQ(st.session->stats().objects_dropped, 0u);
 }
 
+// PUBLISH_DONE overtaking the data stream it counts (it travels on another stream): the
+// subscription ends only after that stream's objects were delivered.
+TEST(SessionMemory, PublishDoneWaitsForTheStreamsItCounts) {
+  struct Accept : SessionHandler, SubscriptionHandler {
+    int objects = 0;
+    int objects_at_done = -1;
+    SubscriptionHandler* on_incoming_publish(const FullTrackName&) override { return this; }
+    void on_object(const ReceivedObject&) override { ++objects; }
+    void on_done(uint64_t, const std::string&) override { objects_at_done = objects; }
+  } accept;
+  ServerUnderTest st(Draft::k18);
+  st.session->set_session_handler(&accept);
+  st.setup();
+  const StreamId req = st.t.peer_stream(0, true);
+  Publish p;
+  p.request_id = 0;
+  p.track = FullTrackName{{"ns"}, "pushed"};
+  p.track_alias = 7;
+  st.send(req, p);
+  PublishDone d;
+  d.status_code = 0x2;
+  d.stream_count = 1;
+  st.send(req, d, true);
+  EXPECT_EQ(accept.objects_at_done, -1) << "ended before its data stream arrived";
+  Bytes data;
+  SubgroupHeader h;
+  h.track_alias = 7;
+  h.mode = SubgroupIdMode::kZero;
+  h.publisher_priority = 128;
+  ASSERT_FALSE(encode_subgroup_header(h, Draft::k18, data));
+  ObjectHeader o;
+  o.payload_length = 3;
+  ASSERT_FALSE(encode_subgroup_object(o, std::nullopt, false, Draft::k18, data));
+  data.insert(data.end(), {1, 2, 3});
+  ASSERT_TRUE(st.t.peer_data(st.t.peer_stream(1, false), data, true));
+  EXPECT_EQ(accept.objects, 1);
+  // The end is delivered from the loop (not from inside the stream's processing): one turn.
+  st.loop.post([&] { st.loop.stop(); });
+  st.loop.run();
+  EXPECT_EQ(accept.objects_at_done, 1);
+}
+
 TEST(SessionMemory, Draft16AcceptsRequestIdsOutOfOrderAcrossStreams) {
   ServerUnderTest st(Draft::k16);
   const StreamId ctl = st.setup();

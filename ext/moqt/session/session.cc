@@ -58,6 +58,15 @@ struct Session::IncomingSubscription {
   bool done = false;
   std::optional<Location> largest_at_ok;
   GroupOrder order = GroupOrder::kAscending;
+  // PUBLISH_DONE may overtake the data streams it counts: the subscription ends once the
+  // announced number of subgroup streams was seen and none is still open (or after a wait).
+  uint64_t streams_seen = 0, streams_open = 0;
+  struct Done {
+    uint64_t status, stream_count;
+    std::string reason;
+  };
+  std::optional<Done> pending_done;
+  quic::EventLoop::TimerId done_timer = 0;
 };
 
 struct Session::IncomingFetch {
@@ -388,7 +397,32 @@ struct Session::UniStream : DataStreamVisitor {
 
   UniStream(Session& sess, StreamId sid) : s(sess), id(sid) {}
 
-  void on_subgroup_header(const SubgroupHeader& h) override { subgroup = h; }
+  // Subgroup stream accounting for PUBLISH_DONE: counted once its subscription is known.
+  bool counted = false, ended = false;
+  bool fin_seen = false;  // FIN while objects still wait for their subscription
+  IncomingSubscription* count() {
+    IncomingSubscription* sub = subgroup ? s.by_alias(subgroup->track_alias) : nullptr;
+    if (!sub || counted) return sub;
+    counted = true;
+    ++sub->streams_seen;
+    if (!ended) ++sub->streams_open;
+    return sub;
+  }
+  // FIN, reset or gone. May end the subscription (and so must be the caller's last step).
+  void end() {
+    if (ended || fetch) return;
+    ended = true;
+    const bool was_open = counted;
+    IncomingSubscription* sub = count();
+    if (!sub) return;
+    if (was_open && sub->streams_open) --sub->streams_open;
+    s.maybe_end_subscription(sub->id, true);
+  }
+
+  void on_subgroup_header(const SubgroupHeader& h) override {
+    subgroup = h;
+    count();
+  }
   void on_fetch_header(const FetchHeader& h) override { fetch = h; }
   void on_object(const ObjectHeader& o) override {
     if (IncomingSubscription* sub = s.by_alias(subgroup->track_alias);
@@ -439,6 +473,7 @@ struct Session::UniStream : DataStreamVisitor {
       return;
     }
     if (s.by_alias(subgroup->track_alias) && waiting.empty()) {
+      count();
       s.deliver(subgroup->track_alias, std::move(o));
       return;
     }
@@ -456,7 +491,10 @@ struct Session::UniStream : DataStreamVisitor {
         s.in_fetches_.erase(it);
         if (h) h->on_fetch_done();
       }
+      return;
     }
+    if (waiting.empty()) end();
+    else fin_seen = true;  // ended once what waits is delivered (flush_waiting)
   }
   void flush_waiting() {
     if (waiting.empty() || !subgroup || !s.by_alias(subgroup->track_alias)) return;
@@ -464,7 +502,14 @@ struct Session::UniStream : DataStreamVisitor {
     waiting.clear();
     s.unknown_alias_bytes_ -= std::min(s.unknown_alias_bytes_, waiting_bytes);
     waiting_bytes = 0;
-    for (ReceivedObject& o : w) s.deliver(subgroup->track_alias, std::move(o));
+    count();
+    const uint64_t alias = subgroup->track_alias;
+    auto alive = s.alive_;
+    for (ReceivedObject& o : w) {
+      s.deliver(alias, std::move(o));
+      if (!*alive || !s.by_alias(alias)) return;  // the handler unsubscribed or closed
+    }
+    if (fin_seen) end();
   }
   void drop_waiting() {
     s.unknown_alias_bytes_ -= std::min(s.unknown_alias_bytes_, waiting_bytes);
@@ -493,6 +538,8 @@ Session::~Session() {
   if (goaway_timer_) t_.loop().cancel_timer(goaway_timer_);
   for (auto& [id, r] : requests_)
     if (r->timer) t_.loop().cancel_timer(r->timer);
+  for (auto& [id, sub] : in_subs_)
+    if (sub->done_timer) t_.loop().cancel_timer(sub->done_timer);
   out_subs_.clear();  // detaches from tracks
   if (state_ != State::kClosed) t_.set_handler(nullptr);
 }
@@ -1326,15 +1373,45 @@ void Session::on_publish_done(const PublishDone& m, StreamId stream) {
     peer_request_streams_.erase(it);
   }
   auto sit = in_subs_.find(id);
-  if (sit == in_subs_.end()) return;
+  if (sit == in_subs_.end() || sit->second->pending_done) return;
+  IncomingSubscription& sub = *sit->second;
+  sub.pending_done = IncomingSubscription::Done{m.status_code, m.stream_count, m.reason};
+  // Data streams it counts may still be on their way: wait for them, bounded.
+  sub.done_timer = t_.loop().add_timer(cfg_.publish_done_wait, [this, alive = alive_, id] {
+    if (!*alive) return;
+    if (auto it = in_subs_.find(id); it != in_subs_.end()) {
+      it->second->done_timer = 0;
+      end_subscription(id);
+    }
+  });
+  maybe_end_subscription(id, false);
+}
+
+void Session::maybe_end_subscription(uint64_t id, bool defer) {
+  auto it = in_subs_.find(id);
+  if (it == in_subs_.end()) return;
+  const IncomingSubscription& sub = *it->second;
+  if (!sub.pending_done || sub.streams_seen < sub.pending_done->stream_count || sub.streams_open > 0) return;
+  if (!defer) return end_subscription(id);
+  // From inside stream processing: not under the caller's feet.
+  t_.loop().add_timer(std::chrono::nanoseconds(0), [this, alive = alive_, id] {
+    if (*alive) end_subscription(id);
+  });
+}
+
+void Session::end_subscription(uint64_t id) {
+  auto sit = in_subs_.find(id);
+  if (sit == in_subs_.end() || !sit->second->pending_done) return;
   std::unique_ptr<IncomingSubscription> s = std::move(sit->second);
   in_subs_.erase(sit);
+  stats_.outgoing_subscriptions = in_subs_.size();
+  if (s->done_timer) t_.loop().cancel_timer(s->done_timer);
   if (s->alias) alias_to_sub_.erase(*s->alias);
   if (auto rit = requests_.find(id); rit != requests_.end()) {
     if (rit->second->stream >= 0) request_streams_.erase(rit->second->stream);
     requests_.erase(rit);
   }
-  if (s->handler) s->handler->on_done(m.status_code, m.reason);
+  if (s->handler) s->handler->on_done(s->pending_done->status, s->pending_done->reason);
 }
 
 void Session::on_fetch_ok(const FetchOk& m, StreamId stream) {
@@ -1380,6 +1457,7 @@ std::optional<uint64_t> Session::subscribe(const FullTrackName& track, const Sub
 void Session::unsubscribe(uint64_t request_id) {
   auto sit = in_subs_.find(request_id);
   if (sit == in_subs_.end()) return;
+  if (sit->second->done_timer) t_.loop().cancel_timer(sit->second->done_timer);
   if (sit->second->alias) alias_to_sub_.erase(*sit->second->alias);
   in_subs_.erase(sit);
   auto rit = requests_.find(request_id);
@@ -1636,8 +1714,12 @@ void Session::finish_all(uint64_t status, const std::string& reason) {
   std::map<uint64_t, std::unique_ptr<IncomingSubscription>> subs = std::move(in_subs_);
   in_subs_.clear();
   alias_to_sub_.clear();
-  for (auto& [id, s] : subs)
-    if (s->handler) s->handler->on_done(status, reason);
+  for (auto& [id, s] : subs) {
+    if (s->done_timer) t_.loop().cancel_timer(std::exchange(s->done_timer, 0));
+    // A PUBLISH_DONE already received says how it ended; else the session's end does.
+    if (s->handler && s->pending_done) s->handler->on_done(s->pending_done->status, s->pending_done->reason);
+    else if (s->handler) s->handler->on_done(status, reason);
+  }
   std::map<uint64_t, std::unique_ptr<IncomingFetch>> fetches = std::move(in_fetches_);
   in_fetches_.clear();
   for (auto& [id, f] : fetches)
@@ -1660,6 +1742,7 @@ void Session::on_stream_reset(StreamId id, uint64_t code) {
     cancel_fetch_data(rid);
   }
   if (auto it = uni_.find(id); it != uni_.end()) {
+    it->second->end();  // a reset subgroup stream is done too
     // A data stream reset (delivery timeout, cancel): drop its partial object.
     if (it->second->fetch) {
       auto f = in_fetches_.find(it->second->fetch->request_id);
@@ -1714,7 +1797,10 @@ void Session::finish_fetch_request(StreamId data_stream, bool cancel) {
 void Session::on_stream_closed(StreamId id) {
   finish_fetch_request(id, false);  // a FETCH's data stream is done: so is its request stream
   request_parsers_.erase(id);
-  if (auto it = uni_.find(id); it != uni_.end() && it->second->waiting.empty()) uni_.erase(it);
+  if (auto it = uni_.find(id); it != uni_.end() && it->second->waiting.empty()) {
+    it->second->end();
+    uni_.erase(it);
+  }
 }
 
 void Session::on_streams_available(bool bidi) {

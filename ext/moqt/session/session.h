@@ -47,6 +47,9 @@ struct SessionConfig {
   size_t max_queued_bytes = 8 << 20;      // per outgoing subscription before old groups are reset
   size_t max_object_bytes = 32 << 20;     // largest object we reassemble
   size_t max_unknown_alias_bytes = 1 << 20;  // data waiting for its SUBSCRIBE_OK / PUBLISH
+  // PUBLISH_DONE can overtake the data streams it counts; the subscription ends when they are in
+  // (and finished), or after this long.
+  std::chrono::milliseconds publish_done_wait{2000};
   // Work around known deviations of peers recognised by their MOQT_IMPLEMENTATION setup option
   // (docs/interop.md). Off = strictly what the draft says.
   bool peer_workarounds = true;
@@ -238,6 +241,10 @@ class Session final : public quic::TransportHandler {
   // stream is `data_stream`.
   void finish_fetch_request(quic::StreamId data_stream, bool cancel);
   void cancel_fetch_data(uint64_t request_id);
+  // A subscription with PUBLISH_DONE received ends once its streams are in (deferred: a zero
+  // timer, when called from inside stream processing).
+  void maybe_end_subscription(uint64_t id, bool defer);
+  void end_subscription(uint64_t id);
   uint64_t request_id_of(quic::StreamId stream, uint64_t in_message) const;
 
   // Data plane.

@@ -1,0 +1,35 @@
+#include "moqt/relay/upstream_track.h"
+
+namespace moqt::relay {
+
+using session::Object;
+using session::TrackEnd;
+
+void UpstreamTrack::on_object(const session::ReceivedObject& o) {
+  ++objects_in_;
+  Object out;
+  out.location = o.location;
+  out.subgroup = o.subgroup;
+  out.publisher_priority = o.publisher_priority;
+  out.status = o.status;
+  out.properties = o.properties;
+  out.datagram = o.datagram;
+  // One copy out of the receive buffer; from here the bytes are shared, never copied again.
+  out.payload = quic::SendBuffer::copy(o.payload);
+  // Out of order across subgroups is normal (one stream each); what the track refuses (an
+  // object older than its newest group, or after the end) is late and only counted.
+  if (!track_->write(std::move(out))) ++objects_refused_;
+}
+
+void UpstreamTrack::on_subscribe_error(uint64_t, const std::string&) {
+  done_ = true;
+  track_->finish(TrackEnd::kPublisherGone);
+}
+
+void UpstreamTrack::on_done(uint64_t status, const std::string&) {
+  done_ = true;
+  // TRACK_ENDED / SUBSCRIPTION_ENDED end it for everyone; anything else means the source went.
+  track_->finish(status == 0x2 || status == 0x3 ? TrackEnd::kTrackEnded : TrackEnd::kPublisherGone);
+}
+
+}  // namespace moqt::relay
