@@ -48,6 +48,13 @@ struct Pipeline {
     gst_object_unref(p);
   }
   GstElement* get(const char* name) { return gst_bin_get_by_name(GST_BIN(p), name); }  // transfer full
+  guint port(const char* name) {  // the UDP port a listening element got
+    GstElement* e = get(name);
+    guint port = 0;
+    if (e) g_object_get(e, "port", &port, nullptr);
+    if (e) gst_object_unref(e);
+    return port;
+  }
   bool play() { return gst_element_set_state(p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE; }
 };
 
@@ -86,6 +93,19 @@ uint64_t stat_of(GstElement* e, const char* field) {
   if (s) gst_structure_get_uint64(s, field, &v);
   if (s) gst_structure_free(s);
   return v;
+}
+
+// Pulls up to `n` buffers, waiting at most `each` for every one; returns how many came.
+int pull_n(GstElement* appsink, int n, GstClockTime each) {
+  int got = 0;
+  while (got < n)
+    if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink), each)) {
+      gst_sample_unref(s);
+      ++got;
+    } else {
+      break;
+    }
+  return got;
 }
 
 // An origin on our engine (raw QUIC and WebTransport on one port) with one track the test writes.
@@ -254,9 +274,7 @@ TEST(Listener, APeerRefusingTheSubscriptionIsAWarningNotTheEnd) {
   Pipeline rcv("moqsrc name=r uri=moqt://127.0.0.1:0/t/ref?mode=listener track=data caps=application/x-test ! "
                "appsink name=out sync=false max-buffers=100");
   ASSERT_TRUE(rcv.p && rcv.play());
-  GstElement* r = rcv.get("r");
-  const guint port = port_of(r);
-  gst_object_unref(r);
+  const guint port = rcv.port("r");
   ASSERT_GT(port, 0u);
   const TrackNamespace ns{"t", "ref"};
   std::vector<std::string> warnings;
@@ -273,16 +291,8 @@ TEST(Listener, APeerRefusingTheSubscriptionIsAWarningNotTheEnd) {
   ASSERT_TRUE(test::eventually([&] { return serving.subscribers() == 1; })) << "moqsrc gave up after the refusal";
   for (uint64_t o = 0; o < 3; ++o) serving.write(0, o);
   GstElement* sink = rcv.get("out");
-  int n = 0;
-  while (n < 3)
-    if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND)) {
-      gst_sample_unref(s);
-      ++n;
-    } else {
-      break;
-    }
+  EXPECT_EQ(pull_n(sink, 3, 5 * GST_SECOND), 3);
   gst_object_unref(sink);
-  EXPECT_EQ(n, 3);
   const auto errors = take_messages(rcv.p, GST_MESSAGE_ERROR);
   EXPECT_TRUE(errors.empty()) << errors[0];
 }
@@ -356,9 +366,7 @@ TEST(Eos, SinkPostsEosAndTheReceiverSeesTheTrackEnd) {
   Pipeline rcv("moqsrc name=r uri=moqt://127.0.0.1:0/live/fin?mode=listener caps=video/x-h264,stream-format=byte-stream,"
                "alignment=au ! h264parse ! avdec_h264 ! appsink name=out sync=false max-buffers=1000");
   ASSERT_TRUE(rcv.p && rcv.play());
-  GstElement* r = rcv.get("r");
-  const guint port = port_of(r);
-  gst_object_unref(r);
+  const guint port = rcv.port("r");
   Pipeline snd("videotestsrc is-live=true num-buffers=45 ! video/x-raw,width=160,height=120,framerate=30/1 ! "
                "x264enc tune=zerolatency key-int-max=10 speed-preset=ultrafast ! "
                "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink uri=moqt://127.0.0.1:" +
@@ -406,17 +414,6 @@ GstElement* tap(Taps& taps, const std::string& pad) {
   std::lock_guard<std::mutex> l(taps.mu);
   auto it = taps.sinks.find(pad);
   return it == taps.sinks.end() ? nullptr : it->second;
-}
-int pull_n(GstElement* appsink, int n, GstClockTime each) {
-  int got = 0;
-  while (got < n)
-    if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink), each)) {
-      gst_sample_unref(s);
-      ++got;
-    } else {
-      break;
-    }
-  return got;
 }
 
 TEST(Pads, ARequestedWhilePlayingIsPublishedAndReleasingEndsIt) {

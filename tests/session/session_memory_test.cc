@@ -130,18 +130,22 @@ TEST(SessionMemory, Draft18FetchCancelledOnItsRequestStreamResetsTheDataStream) 
   EXPECT_FALSE(st.t.closed());
 }
 
-// The peer pushes a track (PUBLISH on its request stream) and later ends it with PUBLISH_DONE on
-// that same stream: the subscription ends with the publisher's status.
-TEST(SessionMemory, Draft18PublishDoneOnThePeersPublishStreamEndsTheTrack) {
-  struct Accept : SessionHandler, SubscriptionHandler {
-    int objects = 0;
-    std::optional<uint64_t> done;
-    SubscriptionHandler* on_incoming_publish(const FullTrackName&) override { return this; }
-    void on_object(const ReceivedObject&) override { ++objects; }
-    void on_done(uint64_t status, const std::string&) override { done = status; }
-  } accept;
-  ServerUnderTest st(Draft::k18);
-  st.session->set_session_handler(&accept);
+// Accepts the track the peer pushes and records what arrives.
+struct Pushed : SessionHandler, SubscriptionHandler {
+  int objects = 0;
+  int objects_at_done = -1;
+  std::optional<uint64_t> done;
+  SubscriptionHandler* on_incoming_publish(const FullTrackName&) override { return this; }
+  void on_object(const ReceivedObject&) override { ++objects; }
+  void on_done(uint64_t status, const std::string&) override {
+    done = status;
+    objects_at_done = objects;
+  }
+};
+
+// The peer PUBLISHes a track with alias 7 on its first request stream (returned), accepted.
+StreamId push_track(ServerUnderTest& st, Pushed& h) {
+  st.session->set_session_handler(&h);
   st.setup();
   const StreamId req = st.t.peer_stream(0, true);
   Publish p;
@@ -149,17 +153,26 @@ TEST(SessionMemory, Draft18PublishDoneOnThePeersPublishStreamEndsTheTrack) {
   p.track = FullTrackName{{"ns"}, "pushed"};
   p.track_alias = 7;
   st.send(req, p);
-  ASSERT_FALSE(st.t.closed()) << st.t.close_reason();
+  EXPECT_FALSE(st.t.closed()) << st.t.close_reason();
   auto replies = st.written(req);
-  ASSERT_EQ(replies.size(), 1u);
-  EXPECT_EQ(kind_of(replies[0]), MessageKind::kRequestOk);
+  EXPECT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(!replies.empty() && kind_of(replies[0]) == MessageKind::kRequestOk);
+  return req;
+}
+
+// The peer pushes a track (PUBLISH on its request stream) and later ends it with PUBLISH_DONE on
+// that same stream: the subscription ends with the publisher's status.
+TEST(SessionMemory, Draft18PublishDoneOnThePeersPublishStreamEndsTheTrack) {
+  Pushed pushed;
+  ServerUnderTest st(Draft::k18);
+  const StreamId req = push_track(st, pushed);
   PublishDone d;
   d.status_code = 0x2;  // TRACK_ENDED
   d.reason = "done";
   st.send(req, d, true);
   ASSERT_FALSE(st.t.closed()) << st.t.close_reason();
-  ASSERT_TRUE(accept.done.has_value()) << "PUBLISH_DONE was not delivered";
-  EXPECT_EQ(*accept.done, 0x2u);
+  ASSERT_TRUE(pushed.done.has_value()) << "PUBLISH_DONE was not delivered";
+  EXPECT_EQ(*pushed.done, 0x2u);
 }
 
 // A status object given properties (which -16+ cannot carry) as the first object of a subgroup:
@@ -242,27 +255,14 @@ TEST(SessionMemory, SubgroupsBeyondThePeersStreamLimitWaitForCredit) {
 // PUBLISH_DONE overtaking the data stream it counts (it travels on another stream): the
 // subscription ends only after that stream's objects were delivered.
 TEST(SessionMemory, PublishDoneWaitsForTheStreamsItCounts) {
-  struct Accept : SessionHandler, SubscriptionHandler {
-    int objects = 0;
-    int objects_at_done = -1;
-    SubscriptionHandler* on_incoming_publish(const FullTrackName&) override { return this; }
-    void on_object(const ReceivedObject&) override { ++objects; }
-    void on_done(uint64_t, const std::string&) override { objects_at_done = objects; }
-  } accept;
+  Pushed pushed;
   ServerUnderTest st(Draft::k18);
-  st.session->set_session_handler(&accept);
-  st.setup();
-  const StreamId req = st.t.peer_stream(0, true);
-  Publish p;
-  p.request_id = 0;
-  p.track = FullTrackName{{"ns"}, "pushed"};
-  p.track_alias = 7;
-  st.send(req, p);
+  const StreamId req = push_track(st, pushed);
   PublishDone d;
   d.status_code = 0x2;
   d.stream_count = 1;
   st.send(req, d, true);
-  EXPECT_EQ(accept.objects_at_done, -1) << "ended before its data stream arrived";
+  EXPECT_FALSE(pushed.done.has_value()) << "ended before its data stream arrived";
   Bytes data;
   SubgroupHeader h;
   h.track_alias = 7;
@@ -274,11 +274,11 @@ TEST(SessionMemory, PublishDoneWaitsForTheStreamsItCounts) {
   ASSERT_FALSE(encode_subgroup_object(o, std::nullopt, false, Draft::k18, data));
   data.insert(data.end(), {1, 2, 3});
   ASSERT_TRUE(st.t.peer_data(st.t.peer_stream(1, false), data, true));
-  EXPECT_EQ(accept.objects, 1);
+  EXPECT_EQ(pushed.objects, 1);
   // The end is delivered from the loop (not from inside the stream's processing): one turn.
   st.loop.post([&] { st.loop.stop(); });
   st.loop.run();
-  EXPECT_EQ(accept.objects_at_done, 1);
+  EXPECT_EQ(pushed.objects_at_done, 1);
 }
 
 TEST(SessionMemory, Draft16AcceptsRequestIdsOutOfOrderAcrossStreams) {
