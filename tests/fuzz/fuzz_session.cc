@@ -6,7 +6,10 @@
 // Oracles: sanitizers (ASan/UBSan/LSan); no handler callback after the end it was told of
 // (on_done, on_subscribe_error, on_fetch_done/error, on_closed, or the application's own
 // unsubscribe/cancel); a closed session has ended every subscription and fetch; everything the
-// session wrote on its streams decodes.
+// session wrote on its streams decodes, and the requests it sent on a stream carry increasing ids.
+// Seeds: make_corpus writes valid conversations per perspective and protocol (OUTDIR/session);
+// failures found so far are in tests/fuzz/regressions/session/. FUZZ_SESSION_TRACE=1 prints how
+// far each input got, 2 also what the session wrote.
 #include <chrono>
 #include <cstdarg>
 #include <cstdint>
@@ -17,6 +20,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "../common/memory_transport.h"
@@ -42,6 +47,12 @@ namespace {
   std::fputc('\n', stderr);
   va_end(ap);
   std::abort();
+}
+
+// FUZZ_SESSION_TRACE=1 prints a line per input (Harness::trace), 2 also what the session wrote.
+int trace_level() {
+  static const int level = std::getenv("FUZZ_SESSION_TRACE") ? std::atoi(std::getenv("FUZZ_SESSION_TRACE")) : 0;
+  return level;
 }
 
 class Program {
@@ -185,7 +196,7 @@ struct Events final : SessionHandler {
   }
 
   Harness& h;
-  bool closed = false;
+  bool readied = false, closed = false;
 };
 
 struct LocalTrack {
@@ -199,7 +210,7 @@ class Harness {
   Harness(uint8_t cfg, uint8_t policy)
       : policy_(policy),
         server_(cfg & kServer),
-        protocol_(kProtocols[(cfg >> 1) & 3]),
+        protocol_(kProtocols[(cfg >> 1) & 7].name),
         memory_(loop_, server_, protocol_),
         transport_(memory_, cfg & kQueueing),
         events_(*this) {
@@ -207,7 +218,7 @@ class Harness {
       locals_.push_back({std::make_shared<TrackPublisher>(std::move(n), o)});
       registry_.add(locals_.back().track);
     };
-    local(kRemoteTrack[0], TrackOptions{});
+    local(kRemoteTrack[0], TrackOptions{});  // the name peers (and the seeds) subscribe to
     TrackOptions audio;
     audio.publisher_priority = 10;
     audio.group_order = GroupOrder::kDescending;
@@ -218,7 +229,7 @@ class Harness {
 
     SessionConfig c;
     c.perspective = server_ ? Perspective::kServer : Perspective::kClient;
-    c.webtransport = cfg & kWebTransport;
+    c.webtransport = kProtocols[(cfg >> 1) & 7].webtransport;
     if (!server_ && !c.webtransport) {
       c.path = "/moq";
       c.authority = "example.net";
@@ -253,6 +264,20 @@ class Harness {
   Session& session() { return *session_; }
   uint8_t policy() const { return policy_; }
 
+  // FUZZ_SESSION_TRACE=1: one line per input, to check that seeds get deep (ready, data flowing);
+  // 2: also every control message the session wrote.
+  void trace() const {
+    size_t established = 0, objects = 0, fetch_objects = 0;
+    for (auto& s : subscribers_) established += s->established, objects += s->objects;
+    for (auto& f : fetchers_) fetch_objects += f->objects;
+    const SessionStats& st = session_->stats();
+    std::fprintf(stderr, "trace: %s '%s' ready=%d closed=%d close=%llu '%s' subs=%zu ok=%zu objects=%zu fetches=%zu "
+                 "fetch_objects=%zu sent=%llu incoming_subs=%zu\n", server_ ? "server" : "client", protocol_.c_str(),
+                 events_.readied, session_->closed(), (unsigned long long)memory_.close_code(),
+                 memory_.close_reason().c_str(), app_subs_.size(), established, objects, app_fetches_.size(),
+                 fetch_objects, (unsigned long long)st.objects_sent, st.incoming_subscriptions);
+  }
+
   std::optional<uint64_t> subscribe(size_t track, uint8_t options, uint8_t act) {
     if (subscribers_.size() >= kMaxHandlers) return std::nullopt;
     const FullTrackName& name = kRemoteTrack[track % kRemoteTracks];
@@ -285,20 +310,24 @@ class Harness {
   }
   // A relay: what arrives on a subscription is published again on local track 0.
   void forward(const ReceivedObject& o) { write(locals_[0], o.datagram ? kWriteDatagram : 0, o.payload.size()); }
-  // The next object of a local track (kWrite operands).
-  void write(LocalTrack& t, uint8_t flags, size_t payload_len) {
+  // The next object of a local track (kWrite operands); the payload is filler.
+  void write(LocalTrack& t, uint8_t flags, size_t payload_len, uint8_t hints = 0) {
     if (!t.started || (flags & kWriteNewGroup)) {
       if (t.started) t.group += 1 + (flags >> 6);
       t.started = true;
       t.next_object = 0;
     }
+    if (hints & kHintObjectGap) ++t.next_object;
     Object o;
     o.location = {t.group, t.next_object++};
-    o.subgroup = flags & kWriteSubgroup1 ? 1 : 0;
+    o.subgroup = hints & kHintSubgroupIsObject ? o.location.object : flags & kWriteSubgroup1 ? 1 : 0;
+    if (hints & kHintExplicit) o.header_mode = wire::SubgroupIdMode::kExplicit;
+    else if (hints & kHintFirstObject) o.header_mode = wire::SubgroupIdMode::kFirstObject;
+    o.end_of_group_header = hints & kHintEndOfGroup;
     o.datagram = flags & kWriteDatagram;
     if (flags & kWriteProperties) o.properties = {KeyValuePair::integer(0x3c, 2), KeyValuePair::bytes(0x41, "trace")};
     if (flags & kWriteEndOfGroup) o.status = ObjectStatus::kEndOfGroup;
-    else o.payload = quic::SendBuffer::take(std::vector<uint8_t>(std::min<size_t>(payload_len, 2048), uint8_t(o.location.object)));
+    else o.payload = quic::SendBuffer::take(std::vector<uint8_t>(std::min<size_t>(payload_len, 2048), 'p'));
     const uint64_t subgroup = o.subgroup;
     t.track->write(std::move(o));
     if (flags & kWriteEndSubgroup) t.track->end_subgroup(t.group, subgroup);
@@ -313,6 +342,8 @@ class Harness {
         const StreamId id = stream_id(p.byte());
         const bool fin = p.byte() & 1;
         auto data = p.bytes(p.length());
+        // After STOP_SENDING, QUIC discards what arrives (ngtcp2_conn_shutdown_stream_read).
+        if (auto it = memory_.sent().find(id); it != memory_.sent().end() && it->second.stop_sending) return;
         if (memory_.peer_data(id, data, fin) && fin) peer_done_.insert(id);
         return;
       }
@@ -354,7 +385,7 @@ class Harness {
         return;
       case Op::kRunTimers: {
         start();
-        const bool wait = p.byte() & 1;
+        const bool wait = p.byte() == kRunTimersWait;
         if (timers_run_) return;  // EventLoop::run() works once per loop
         timers_run_ = true;
         loop_.add_timer(std::chrono::milliseconds(wait ? 6 : 0), [this] { loop_.stop(); });
@@ -428,13 +459,15 @@ class Harness {
       }
       case Op::kWrite: {
         LocalTrack& t = locals_[p.byte() % locals_.size()];
-        const uint8_t flags = p.byte();
-        write(t, flags, p.length());
+        const uint8_t flags = p.byte(), hints = p.byte();
+        write(t, flags, p.length(), hints);
         return;
       }
       case Op::kEndGroup: {
         LocalTrack& t = locals_[p.byte() % locals_.size()];
-        t.track->end_group(t.group);
+        const uint8_t how = p.byte() % 3;
+        if (how == 0) t.track->end_group(t.group);
+        else t.track->reset_subgroup(t.group, how - 1);
         return;
       }
       case Op::kFinishTrack: {
@@ -491,6 +524,22 @@ class Harness {
     return v.empty() ? nullptr : v[i % v.size()];
   }
 
+  // The id of a message that starts a request of the sender's.
+  static std::optional<uint64_t> new_request_id(const wire::ControlMessage& m) {
+    std::optional<uint64_t> id;
+    std::visit(
+        [&](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, wire::Subscribe> || std::is_same_v<T, wire::Fetch> ||
+                        std::is_same_v<T, wire::TrackStatus> || std::is_same_v<T, wire::PublishNamespace> ||
+                        std::is_same_v<T, wire::SubscribeNamespace> || std::is_same_v<T, wire::Publish> ||
+                        std::is_same_v<T, wire::RequestUpdate> || std::is_same_v<T, wire::SubscribeTracks>)
+            id = x.request_id;
+        },
+        m);
+    return id;
+  }
+
   struct NullVisitor : wire::DataStreamVisitor {
     void on_payload(wire::ByteView, bool) override {}
   };
@@ -498,12 +547,17 @@ class Harness {
   // Whatever the session wrote must parse as what the stream is (control or data); streams it
   // reset may end anywhere.
   void check_output() const {
-    const bool d14 = protocol_ == "moq-00" || protocol_.empty();
+    const bool d14 = protocol_ == "moq-00" || protocol_.empty();  // as Session::on_ready decides
     const std::optional<Draft> d = d14 ? Draft::k14 : wire::draft_from_alpn(protocol_);
     if (!d) return;
     for (const auto& [id, s] : memory_.sent()) {
       if (s.data.empty() || s.reset) continue;
       bool control = s.bidi;
+      if (trace_level() >= 2 && !s.bidi) {
+        std::fprintf(stderr, "trace: stream %lld: uni%s", (long long)id, s.fin ? " fin" : "");
+        for (size_t i = 0; i < std::min<size_t>(s.data.size(), 24); ++i) std::fprintf(stderr, " %02x", s.data[i]);
+        std::fputc('\n', stderr);
+      }
       if (!s.bidi) {
         auto kind = wire::classify_uni_stream(s.data, *d);
         if (!kind) die("stream %lld: the session wrote an unclassifiable uni stream", (long long)id);
@@ -513,13 +567,27 @@ class Harness {
       if (control) {
         wire::ControlStreamParser parser(*d);
         parser.push(s.data);
-        while (auto m = parser.next())
-          if (!*m) die("stream %lld: the session wrote an undecodable control message: %s", (long long)id, m->error().detail.c_str());
+        std::optional<uint64_t> last_request;
+        while (auto m = parser.next()) {
+          if (!*m) die("stream %lld: the session wrote an undecodable control message: %s", (long long)id,
+                       m->error().detail.c_str());
+          if (trace_level() >= 2)
+            std::fprintf(stderr, "trace: stream %lld: %s\n", (long long)id, wire::to_string(m->value()).c_str());
+          // A peer may close the session on a request id lower than one it has seen (-14 wants
+          // them increasing, -16 each the next one).
+          if (auto rid = new_request_id(m->value())) {
+            if (last_request && *rid <= *last_request)
+              die("stream %lld: the session sent request id %llu after %llu", (long long)id, (unsigned long long)*rid,
+                  (unsigned long long)*last_request);
+            last_request = rid;
+          }
+        }
         if (!parser.at_message_boundary()) die("stream %lld: the session wrote a partial control message", (long long)id);
       } else {
         NullVisitor v;
         wire::DataStreamParser parser(*d, v);
-        if (auto e = parser.feed(s.data, s.fin)) die("stream %lld: the session wrote an undecodable data stream: %s", (long long)id, e->detail.c_str());
+        if (auto e = parser.feed(s.data, s.fin))
+          die("stream %lld: the session wrote an undecodable data stream: %s", (long long)id, e->detail.c_str());
       }
     }
   }
@@ -589,7 +657,7 @@ void Fetcher::on_fetch_error(uint64_t, const std::string&) {
 
 void Fetcher::on_object(const ReceivedObject&) {
   check_live("on_object");
-  if (objects++ != unsigned(action >> 4) % 8) return;
+  if (objects++ != unsigned(action >> 4) % 8) return;  // bit 7 chose the FETCH's group order
   if (kind_of(action) == Action::kUnsubscribeOnObject) h.cancel_fetch(*this);
   else if (kind_of(action) == Action::kCloseOnObject) h.session().close(0, "closed from a fetch");
 }
@@ -601,6 +669,7 @@ void Fetcher::on_fetch_done() {
 
 void Events::on_ready(Draft) {
   check_live("on_ready");
+  readied = true;
   if (h.policy() & kPolicySubscribeOnReady) h.subscribe(0, kOptionsLargest, action(Action::kNone));
 }
 
@@ -627,5 +696,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Harness h(data[0], data[1]);
   h.run(p);
   h.check_end();
+  if (trace_level() > 0) h.trace();
   return 0;
 }

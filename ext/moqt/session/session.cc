@@ -658,15 +658,12 @@ void Session::become_ready() {
   state_ = State::kReady;
   if (setup_timer_) t_.loop().cancel_timer(setup_timer_);
   setup_timer_ = 0;
+  // Requests made before setup completed go first: one the handler makes in on_ready has a
+  // higher id and must not overtake them (a fuzz find).
+  send_blocked_requests();
+  auto alive_ready = alive_;
   if (handler_) handler_->on_ready(draft_);
-  // Requests made before setup completed.
-  std::vector<std::unique_ptr<Request>> pending = std::move(blocked_requests_);
-  blocked_requests_.clear();
-  for (auto& r : pending) {
-    Request* raw = r.get();
-    requests_[raw->id] = std::move(r);
-    send_request(*raw);
-  }
+  if (!*alive_ready || state_ != State::kReady) return;
   // -18 requests that arrived before the peer's SETUP.
   std::vector<std::pair<ControlMessage, StreamId>> early = std::move(early_messages_);
   early_messages_.clear();
@@ -766,16 +763,19 @@ std::optional<uint64_t> Session::new_request(std::function<ControlMessage(uint64
   r->msg = build(r->id);
   r->kind = kind_of(r->msg);
   Request* raw = r.get();
+  const uint64_t id = raw->id;  // `raw` may be gone after send_request (a -14 update is)
   if (out) *out = raw;
-  const bool blocked = state_ != State::kReady || (draft_ != Draft::k18 && raw->id >= peer_max_request_id_);
+  const bool blocked = state_ != State::kReady || !blocked_requests_.empty() ||
+                       (draft_ != Draft::k18 && raw->id >= peer_max_request_id_);
   if (blocked) {
-    if (state_ == State::kReady && draft_ != Draft::k18) send_control(RequestsBlocked{peer_max_request_id_});
+    if (state_ == State::kReady && draft_ != Draft::k18 && raw->id >= peer_max_request_id_)
+      send_control(RequestsBlocked{peer_max_request_id_});
     blocked_requests_.push_back(std::move(r));
   } else {
     requests_[raw->id] = std::move(r);
     send_request(*raw);
   }
-  return raw->id;
+  return id;
 }
 
 void Session::send_request(Request& r) {
@@ -800,6 +800,10 @@ void Session::send_request(Request& r) {
     send_control(r.msg);
   }
   r.sent = true;
+  if (r.kind == MessageKind::kRequestUpdate && draft_ == Draft::k14) {
+    requests_.erase(r.id);  // -14 SUBSCRIBE_UPDATE has no reply
+    return;
+  }
   // Every request is answered or times out.
   auto alive = alive_;
   const uint64_t id = r.id;
@@ -971,17 +975,7 @@ void Session::on_control_message(ControlMessage m, StreamId stream) {
       const uint64_t v = std::get<MaxRequestId>(m).request_id;
       if (v <= peer_max_request_id_) return protocol_violation("MAX_REQUEST_ID must increase");
       peer_max_request_id_ = v;
-      std::vector<std::unique_ptr<Request>> pending = std::move(blocked_requests_);
-      blocked_requests_.clear();
-      for (auto& r : pending) {
-        if (r->id >= peer_max_request_id_) {
-          blocked_requests_.push_back(std::move(r));
-          continue;
-        }
-        Request* raw = r.get();
-        requests_[raw->id] = std::move(r);
-        send_request(*raw);
-      }
+      send_blocked_requests();
       return;
     }
     case MessageKind::kRequestsBlocked: return;  // informational: our window logic already moves
@@ -1334,6 +1328,10 @@ void Session::on_request_ok(const RequestOk& m, StreamId stream) {
   Request& r = *rit->second;
   if (r.timer) t_.loop().cancel_timer(r.timer);
   r.timer = 0;
+  if (r.kind == MessageKind::kRequestUpdate) {
+    requests_.erase(rit);
+    return;
+  }
   if (r.status_done) {
     auto cb = std::move(r.status_done);
     requests_.erase(rit);
@@ -1483,8 +1481,6 @@ bool Session::update_subscription(uint64_t request_id, const SubscribeOptions& o
   if (sit == in_subs_.end() || state_ != State::kReady) return false;
   auto rit = requests_.find(request_id);
   RequestUpdate u;
-  u.request_id = next_request_id_;
-  next_request_id_ += 2;
   u.existing_request_id = request_id;
   u.params.subscriber_priority = o.priority;
   u.params.forward = o.forward;
@@ -1493,11 +1489,20 @@ bool Session::update_subscription(uint64_t request_id, const SubscribeOptions& o
     u.params.filter = SubscriptionFilter{FilterType::kAbsoluteStart, sit->second->largest_at_ok.value_or(Location{}), {}};
   if (draft_ == Draft::k18) {
     if (rit == requests_.end() || rit->second->stream < 0) return false;
+    u.request_id = next_request_id_;
+    next_request_id_ += 2;
     send_on(rit->second->stream, u);
-  } else {
-    send_control(u);
+    return true;
   }
-  return true;
+  // -14/-16: an update is a request of its own on the control stream: it takes its turn behind
+  // requests still waiting for MAX_REQUEST_ID (a fuzz find: it used to overtake them).
+  return new_request(
+             [&](uint64_t rid) {
+               u.request_id = rid;
+               return ControlMessage(u);
+             },
+             nullptr)
+      .has_value();
 }
 
 std::optional<uint64_t> Session::fetch(const FullTrackName& track, Location start, Location end, FetchHandler* h,
@@ -1813,13 +1818,26 @@ void Session::on_streams_available(bool bidi) {
     return;
   }
   if (!bidi || blocked_requests_.empty() || state_ != State::kReady) return;
+  send_blocked_requests();
+}
+
+// Requests that waited (for setup, request ids or streams) go out in id order; once one still
+// cannot go, everything after it waits too, so the peer sees ids in order.
+void Session::send_blocked_requests() {
+  if (state_ != State::kReady) return;
   std::vector<std::unique_ptr<Request>> pending = std::move(blocked_requests_);
   blocked_requests_.clear();
   for (auto& r : pending) {
+    if (!blocked_requests_.empty() || (draft_ != Draft::k18 && r->id >= peer_max_request_id_)) {
+      blocked_requests_.push_back(std::move(r));
+      continue;
+    }
     Request* raw = r.get();
     requests_[raw->id] = std::move(r);
-    send_request(*raw);
+    send_request(*raw);  // -18 without a stream: back into blocked_requests_
   }
+  if (draft_ != Draft::k18 && !blocked_requests_.empty() && blocked_requests_.front()->id >= peer_max_request_id_)
+    send_control(RequestsBlocked{peer_max_request_id_});
 }
 
 void Session::on_datagram(std::span<const uint8_t> data) {

@@ -219,6 +219,7 @@ class Session final : public quic::TransportHandler {
   // A new outgoing request: allocates a request id and, in -18, a bidi stream.
   std::optional<uint64_t> new_request(std::function<wire::ControlMessage(uint64_t)> build, Request** out);
   void send_request(Request& r);
+  void send_blocked_requests();
   void reply(uint64_t request_id, const wire::ControlMessage& m, bool fin = false);
   bool check_incoming_request_id(uint64_t id);
   void grant_request_ids();
