@@ -96,6 +96,7 @@ struct Session::OutgoingSubscription : ObjectSink {
     uint64_t written = 0;  // bytes handed to the transport
     // (when, end offset) of each object still possibly unsent: for the delivery timeout.
     std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> marks;
+    uint64_t subgroup = 0;
   };
   std::map<std::pair<uint64_t, uint64_t>, Out> streams;  // (group, subgroup) -> open stream
   std::map<StreamId, Out> finishing;  // FIN queued, data still waiting to go
@@ -284,6 +285,7 @@ struct Session::OutgoingSubscription : ObjectSink {
       if (!id) return wait_for_stream(o, false);  // the peer's stream limit: on_streams_available
       t.set_priority(*id, priority_key(o.location.group, o.subgroup, o.publisher_priority));
       it = streams.emplace(key, Out{*id, o.location.group, 0, h.has_properties}).first;
+      it->second.subgroup = o.subgroup;
       s.stream_owner_[*id] = request_id;
       ++streams_opened;
     }
@@ -304,26 +306,34 @@ struct Session::OutgoingSubscription : ObjectSink {
     for (auto& [k, out] : streams) queued += s.t_.queued_bytes(out.stream);
     for (auto& [id, out] : finishing) queued += s.t_.queued_bytes(id);
     if (queued <= s.cfg_.max_queued_bytes) return;
-    auto reset = [&](StreamId id) {
-      s.t_.reset_stream(id, kResetDeliveryTimeout);
-      s.stream_owner_.erase(id);
-      ++s.stats_.streams_reset_for_congestion;
+    // Older groups' streams that still hold unsent bytes, least important first (higher
+    // subgroup, then older group): reset until under the bound. A stream whose bytes are all
+    // out stays (resetting it would only stop its retransmissions), and an enhancement layer
+    // goes before the base layer of the same age.
+    struct Victim {
+      uint64_t subgroup, group;
+      StreamId stream;
+      size_t bytes;
+      bool finishing;
     };
-    for (auto it = finishing.begin(); it != finishing.end();) {
-      if (it->second.group < newest_group) {
-        reset(it->first);
-        it = finishing.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto it = streams.begin(); it != streams.end();) {
-      if (it->first.first < newest_group) {
-        reset(it->second.stream);
-        it = streams.erase(it);
-      } else {
-        ++it;
-      }
+    std::vector<Victim> victims;
+    for (auto& [k, out] : streams)
+      if (k.first < newest_group)
+        if (size_t b = s.t_.queued_bytes(out.stream)) victims.push_back({k.second, k.first, out.stream, b, false});
+    for (auto& [id, out] : finishing)
+      if (out.group < newest_group)
+        if (size_t b = s.t_.queued_bytes(id)) victims.push_back({out.subgroup, out.group, id, b, true});
+    std::sort(victims.begin(), victims.end(), [](const Victim& a, const Victim& b) {
+      return a.subgroup != b.subgroup ? a.subgroup > b.subgroup : a.group < b.group;
+    });
+    for (const Victim& v : victims) {
+      if (queued <= s.cfg_.max_queued_bytes) break;
+      s.t_.reset_stream(v.stream, kResetDeliveryTimeout);
+      s.stream_owner_.erase(v.stream);
+      ++s.stats_.streams_reset_for_congestion;
+      queued -= std::min(queued, v.bytes);
+      if (v.finishing) finishing.erase(v.stream);
+      else streams.erase({v.group, v.subgroup});
     }
   }
 
