@@ -7,6 +7,7 @@ using session::TrackEnd;
 
 void UpstreamTrack::on_object(const session::ReceivedObject& o) {
   ++objects_in_;
+  bytes_in_ += o.payload.size();
   Object out;
   out.location = o.location;
   out.subgroup = o.subgroup;
@@ -21,15 +22,22 @@ void UpstreamTrack::on_object(const session::ReceivedObject& o) {
   if (!track_->write(std::move(out))) ++objects_refused_;
 }
 
-void UpstreamTrack::on_subscribe_error(uint64_t, const std::string&) {
-  done_ = true;
-  track_->finish(TrackEnd::kPublisherGone);
+void UpstreamTrack::on_subscribe_ok(const session::SubscribeResult&) {
+  subscribed_ = true;
+  if (listener_) listener_(Event::kReady, 0, "");
 }
 
-void UpstreamTrack::on_done(uint64_t status, const std::string&) {
+void UpstreamTrack::on_subscribe_error(uint64_t code, const std::string& reason) {
+  done_ = true;
+  track_->finish(TrackEnd::kPublisherGone);
+  if (listener_) listener_(Event::kFailed, code, reason);
+}
+
+void UpstreamTrack::on_done(uint64_t status, const std::string& reason) {
   done_ = true;
   // TRACK_ENDED / SUBSCRIPTION_ENDED end it for everyone; anything else means the source went.
   track_->finish(status == 0x2 || status == 0x3 ? TrackEnd::kTrackEnded : TrackEnd::kPublisherGone);
+  if (listener_) listener_(Event::kEnded, status, reason);
 }
 
 }  // namespace moqt::relay

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,22 +22,31 @@ class UpstreamTrack : public session::SubscriptionHandler {
  public:
   explicit UpstreamTrack(std::shared_ptr<session::TrackPublisher> track) : track_(std::move(track)) {}
 
+  // What the owner hears: the upstream answered (kReady / kFailed with the upstream's code) or
+  // the subscription ended (kEnded; the track is finished by then). Called from the upstream
+  // session's callbacks: the owner must not destroy this object inside the call.
+  enum class Event { kReady, kFailed, kEnded };
+  using Listener = std::function<void(Event, uint64_t code, const std::string& reason)>;
+  void set_listener(Listener l) { listener_ = std::move(l); }
+
   const std::shared_ptr<session::TrackPublisher>& track() const { return track_; }
   bool subscribed() const { return subscribed_; }
   bool done() const { return done_; }
   uint64_t objects_in() const { return objects_in_; }
+  uint64_t bytes_in() const { return bytes_in_; }
   uint64_t objects_refused() const { return objects_refused_; }
 
   // session::SubscriptionHandler
-  void on_subscribe_ok(const session::SubscribeResult&) override { subscribed_ = true; }
+  void on_subscribe_ok(const session::SubscribeResult&) override;
   void on_subscribe_error(uint64_t code, const std::string& reason) override;
   void on_object(const session::ReceivedObject& o) override;
   void on_done(uint64_t status, const std::string& reason) override;
 
  private:
   std::shared_ptr<session::TrackPublisher> track_;
+  Listener listener_;
   bool subscribed_ = false, done_ = false;
-  uint64_t objects_in_ = 0, objects_refused_ = 0;
+  uint64_t objects_in_ = 0, bytes_in_ = 0, objects_refused_ = 0;
 };
 
 }  // namespace moqt::relay

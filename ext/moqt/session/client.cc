@@ -125,7 +125,7 @@ std::unique_ptr<Client::Conn> Client::open(const std::string& url, std::string* 
 Client::Client(quic::EventLoop& loop) : loop_(loop) {}
 
 std::unique_ptr<Client> Client::connect(quic::EventLoop& loop, const std::string& url, ClientConfig cfg,
-                                        SessionHandler* handler, TrackRegistry* tracks, std::string* error) {
+                                        SessionHandler* handler, TrackSource* tracks, std::string* error) {
   std::unique_ptr<Client> c(new Client(loop));
   c->cfg_ = std::move(cfg);
   c->app_ = handler;

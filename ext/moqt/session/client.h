@@ -47,7 +47,7 @@ class Client {
   // (again after a move), on_goaway, on_closed only when the application's session really ends
   // (not for an old session closed after a move). `tracks` answers the peer's requests.
   static std::unique_ptr<Client> connect(quic::EventLoop& loop, const std::string& url, ClientConfig cfg,
-                                         SessionHandler* handler, TrackRegistry* tracks, std::string* error);
+                                         SessionHandler* handler, TrackSource* tracks, std::string* error);
   ~Client();
 
   // The current session, for requests that need not survive a move (fetch, track status, ...).
@@ -91,7 +91,7 @@ class Client {
   quic::EventLoop& loop_;
   ClientConfig cfg_;
   SessionHandler* app_ = nullptr;
-  TrackRegistry* tracks_ = nullptr;
+  TrackSource* tracks_ = nullptr;
   std::unique_ptr<Conn> active_;    // what session() returns
   std::unique_ptr<Conn> pending_;   // after GOAWAY: the new session, until it is set up
   std::unique_ptr<Conn> draining_;  // after the move: the old session finishing its groups

@@ -52,7 +52,7 @@ std::vector<std::string> alpns_for(const std::vector<Draft>& drafts) {
 
 // --- Server ------------------------------------------------------------------------------------
 
-std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, TrackRegistry* tracks,
+std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, TrackSource* tracks,
                                       std::function<SessionHandler*(Session&)> on_session, std::string* error) {
   std::unique_ptr<Server> s(new Server(loop));
   s->cfg_ = std::move(cfg);
@@ -75,7 +75,8 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
     wo.on_connect = [raw](webtransport::Session& ws, const webtransport::ConnectRequest& r, const std::string& chosen) {
       const std::string path = r.path.substr(0, r.path.find('?'));
       if (!raw->cfg_.wt_path.empty() && path != raw->cfg_.wt_path) return webtransport::ConnectDecision{404, nullptr, ""};
-      if (raw->sessions_.size() >= raw->cfg_.max_sessions) return webtransport::ConnectDecision{429, nullptr, ""};
+      if (raw->sessions_.size() >= raw->cfg_.max_sessions || !raw->accepting_)
+        return webtransport::ConnectDecision{429, nullptr, ""};
       SessionConfig sc = raw->cfg_.session;
       sc.perspective = Perspective::kServer;
       sc.drafts = raw->cfg_.drafts;
@@ -90,8 +91,8 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
   s->ep_ = quic::Endpoint::listen(
       loop, *addr, s->cfg_.quic, tls,
       [raw](quic::Connection& c) -> quic::TransportHandler* {
-        if (c.protocol() == "h3") return raw->wt_ ? raw->wt_->accept(c) : nullptr;
-        if (raw->sessions_.size() >= raw->cfg_.max_sessions) return nullptr;
+        if (c.protocol() == "h3") return raw->wt_ && raw->accepting_ ? raw->wt_->accept(c) : nullptr;
+        if (raw->sessions_.size() >= raw->cfg_.max_sessions || !raw->accepting_) return nullptr;
         SessionConfig sc = raw->cfg_.session;
         sc.perspective = Perspective::kServer;
         sc.drafts = raw->cfg_.drafts;

@@ -44,25 +44,28 @@ class Server {
  public:
   // `on_session` is called for each new session before it is set up; it returns the session's
   // handler (nullptr for none). `tracks` answers SUBSCRIBE/FETCH (may be null).
-  static std::unique_ptr<Server> start(quic::EventLoop& loop, ServerConfig cfg, TrackRegistry* tracks,
+  static std::unique_ptr<Server> start(quic::EventLoop& loop, ServerConfig cfg, TrackSource* tracks,
                                        std::function<SessionHandler*(Session&)> on_session, std::string* error);
   ~Server();
   const quic::SocketAddress& address() const { return ep_->local_address(); }
   // Live sessions (closed ones are dropped within a second).
   std::vector<Session*> sessions();
   void close_all(uint64_t code, const std::string& reason);
+  // New connections are refused from now on (draining); live sessions go on.
+  void stop_accepting() { accepting_ = false; }
 
  private:
   Server(quic::EventLoop& loop) : loop_(loop) {}
   void reap();
   quic::EventLoop& loop_;
   ServerConfig cfg_;
-  TrackRegistry* tracks_ = nullptr;
+  TrackSource* tracks_ = nullptr;
   std::function<SessionHandler*(Session&)> on_session_;
   std::unique_ptr<webtransport::SessionHost> wt_;
   std::unique_ptr<quic::Endpoint> ep_;
   std::vector<std::unique_ptr<Session>> sessions_;
   quic::EventLoop::TimerId reaper_ = 0;
+  bool accepting_ = true;
 };
 
 }  // namespace moqt::session

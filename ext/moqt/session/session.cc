@@ -533,7 +533,7 @@ struct Session::UniStream : DataStreamVisitor {
 // -------------------------------------------------------------------------------------------
 // Construction and setup
 
-Session::Session(quic::Transport& transport, SessionConfig cfg, SessionHandler* handler, TrackRegistry* tracks)
+Session::Session(quic::Transport& transport, SessionConfig cfg, SessionHandler* handler, TrackSource* tracks)
     : t_(transport), cfg_(std::move(cfg)), handler_(handler), tracks_(tracks) {
   const bool client = cfg_.perspective == Perspective::kClient;
   next_request_id_ = client ? 0 : 1;
@@ -551,6 +551,8 @@ Session::~Session() {
   for (auto& [id, sub] : in_subs_)
     if (sub->done_timer) t_.loop().cancel_timer(sub->done_timer);
   out_subs_.clear();  // detaches from tracks
+  if (tracks_)
+    for (auto& [id, prefix] : namespace_watches_) tracks_->unwatch_namespaces(*this, id);
   if (state_ != State::kClosed) t_.set_handler(nullptr);
 }
 
@@ -898,6 +900,9 @@ void Session::on_stream_data(StreamId id, std::span<const uint8_t> data, bool fi
   if (fin) {
     if (draft_ != Draft::k18 && id == control_in_) return protocol_violation("the peer closed the control stream");
     if (!parser->at_message_boundary()) return protocol_violation("request stream ended inside a message");
+    // -16: closing a SUBSCRIBE_NAMESPACE stream cancels it.
+    if (auto it = peer_request_streams_.find(id); draft_ == Draft::k16 && it != peer_request_streams_.end())
+      end_namespace_watch(it->second);
   }
 }
 
@@ -1002,18 +1007,33 @@ void Session::on_control_message(ControlMessage m, StreamId stream) {
     case MessageKind::kPublishNamespace: return on_publish_namespace(std::get<PublishNamespace>(m), stream);
     case MessageKind::kPublishNamespaceDone: {
       const auto& d = std::get<PublishNamespaceDone>(m);
-      if (handler_) handler_->on_namespace_done(d.ns);
-      return;
+      if (draft_ == Draft::k14) {
+        for (auto it = peer_namespaces_.begin(); it != peer_namespaces_.end(); ++it)
+          if (it->second == d.ns) return peer_request_ended(it->first);
+        if (handler_) handler_->on_namespace_done(d.ns);
+        return;
+      }
+      return peer_request_ended(d.request_id);  // -16: by request id
     }
     case MessageKind::kPublishNamespaceCancel: return;
     case MessageKind::kSubscribeNamespace: return on_subscribe_namespace(std::get<SubscribeNamespace>(m), stream);
-    case MessageKind::kUnsubscribeNamespace: return;
+    case MessageKind::kUnsubscribeNamespace: {
+      const TrackNamespace& prefix = std::get<UnsubscribeNamespace>(m).prefix;  // -14: by prefix
+      for (auto it = namespace_watches_.begin(); it != namespace_watches_.end(); ++it)
+        if (it->second == prefix) return end_namespace_watch(it->first);
+      return;
+    }
     case MessageKind::kNamespace:
-      if (handler_) handler_->on_namespace_update(std::get<Namespace>(m).suffix, true);
+    case MessageKind::kNamespaceDone: {
+      // The suffix after our SUBSCRIBE_NAMESPACE prefix: the handler hears the whole namespace.
+      const bool active = k == MessageKind::kNamespace;
+      TrackNamespace ns;
+      if (auto r = requests_.find(request_id_of(stream, 0)); r != requests_.end()) ns = r->second->ns;
+      const TrackNamespace& suffix = active ? std::get<Namespace>(m).suffix : std::get<NamespaceDone>(m).suffix;
+      ns.insert(ns.end(), suffix.begin(), suffix.end());
+      if (handler_) handler_->on_namespace_update(ns, active);
       return;
-    case MessageKind::kNamespaceDone:
-      if (handler_) handler_->on_namespace_update(std::get<NamespaceDone>(m).suffix, false);
-      return;
+    }
     case MessageKind::kPublish: return on_publish(std::get<Publish>(m), stream);
     case MessageKind::kRequestUpdate: return on_request_update(std::get<RequestUpdate>(m), stream);
     case MessageKind::kSubscribeTracks: {
@@ -1032,14 +1052,49 @@ void Session::on_control_message(ControlMessage m, StreamId stream) {
 // -------------------------------------------------------------------------------------------
 // Publisher side: answering requests
 
+uint64_t Session::lookup_error_code(LookupError e) const {
+  switch (e) {
+    case LookupError::kDoesNotExist: return does_not_exist(draft_);
+    case LookupError::kUnauthorized: return 0x1;
+    case LookupError::kTimeout: return 0x2;
+    case LookupError::kExcessiveLoad: return draft_ == Draft::k18 ? 0x9 : 0x0;
+    default: return 0x0;
+  }
+}
+
+void Session::lookup(const FullTrackName& name, RequestFor why, uint64_t request_id,
+                     std::function<void(std::shared_ptr<TrackPublisher>, LookupError, const std::string&)> then) {
+  if (!tracks_) return then(nullptr, LookupError::kDoesNotExist, "no such track");
+  pending_lookups_.insert(request_id);
+  // The answer may come later (a relay subscribing upstream): by then the session may be gone
+  // or the request cancelled.
+  tracks_->find_track(*this, name, why,
+                      [this, alive = alive_, request_id, then = std::move(then)](
+                          std::shared_ptr<TrackPublisher> t, LookupError e, const std::string& reason) {
+                        if (!*alive || state_ != State::kReady || !pending_lookups_.erase(request_id)) return;
+                        then(std::move(t), e, reason);
+                      });
+}
+
 void Session::on_subscribe(const Subscribe& m, StreamId stream) {
   if (!check_incoming_request_id(m.request_id)) return;
+  lookup(m.track, RequestFor::kSubscribe, m.request_id,
+         [this, m, stream](std::shared_ptr<TrackPublisher> t, LookupError e, const std::string& why) {
+           accept_subscribe(m, stream, std::move(t), e, why);
+         });
+}
+
+void Session::accept_subscribe(const Subscribe& m, StreamId stream, std::shared_ptr<TrackPublisher> track,
+                               LookupError lookup_error, const std::string& why) {
   auto error = [&](uint64_t code, const std::string& reason) {
     RequestError e{RequestKind::kSubscribe, m.request_id, code, 0, reason, {}};
     reply(m.request_id, e, true);
   };
-  std::shared_ptr<TrackPublisher> track = tracks_ ? tracks_->find(m.track) : nullptr;
-  if (!track || track->finished()) return error(does_not_exist(draft_), "no such track: " + to_string(m.track));
+  if (!track || track->finished()) {
+    if (lookup_error == LookupError::kNone || lookup_error == LookupError::kDoesNotExist)
+      return error(does_not_exist(draft_), "no such track: " + to_string(m.track));
+    return error(lookup_error_code(lookup_error), why);
+  }
   if (out_subs_.size() >= cfg_.max_incoming_subscriptions) return error(0x0, "too many subscriptions");
   auto sub = std::make_unique<OutgoingSubscription>(*this);
   sub->request_id = m.request_id;
@@ -1055,7 +1110,8 @@ void Session::on_subscribe(const Subscribe& m, StreamId stream) {
   const SubscriptionFilter f = m.params.filter.value_or(SubscriptionFilter{FilterType::kLargestObject, {}, {}});
   switch (f.type) {
     case FilterType::kLargestObject:
-      sub->start = largest ? Location{largest->group, whole_groups_ ? 0 : largest->object + 1} : Location{};
+      sub->start = largest ? Location{largest->group, whole_groups_ || cfg_.join_at_group_start ? 0 : largest->object + 1}
+                           : Location{};
       break;
     case FilterType::kNextGroupStart: sub->start = largest ? Location{largest->group + 1, 0} : Location{}; break;
     case FilterType::kAbsoluteStart: sub->start = f.start; break;
@@ -1080,7 +1136,7 @@ void Session::on_subscribe(const Subscribe& m, StreamId stream) {
   OutgoingSubscription* raw = sub.get();
   out_subs_[m.request_id] = std::move(sub);
   stats_.incoming_subscriptions = out_subs_.size();
-  if (whole_groups_ && largest && f.type == FilterType::kLargestObject) {
+  if ((whole_groups_ || cfg_.join_at_group_start) && largest && f.type == FilterType::kLargestObject) {
     // The current group so far, from the cache, on the streams live objects then continue.
     for (const Object* o : track->cached_range(raw->start, *largest, GroupOrder::kAscending)) raw->on_object(*o);
   }
@@ -1088,6 +1144,7 @@ void Session::on_subscribe(const Subscribe& m, StreamId stream) {
 }
 
 void Session::on_unsubscribe(uint64_t request_id) {
+  pending_lookups_.erase(request_id);  // not answered yet: never will be
   auto it = out_subs_.find(request_id);
   if (it == out_subs_.end()) return;
   OutgoingSubscription& sub = *it->second;
@@ -1102,18 +1159,31 @@ void Session::on_unsubscribe(uint64_t request_id) {
   stats_.incoming_subscriptions = out_subs_.size();
 }
 
-void Session::on_fetch(const Fetch& m, StreamId stream) {
-  (void)stream;
+void Session::on_fetch(const Fetch& m, StreamId) {
   if (!check_incoming_request_id(m.request_id)) return;
+  if (m.type != FetchType::kStandalone) return serve_fetch(m, nullptr, LookupError::kNone, "");
+  lookup(m.track, RequestFor::kFetch, m.request_id,
+         [this, m](std::shared_ptr<TrackPublisher> t, LookupError e, const std::string& why) {
+           if (!t) {
+             RequestError err{RequestKind::kFetch, m.request_id,
+                              e == LookupError::kNone ? does_not_exist(draft_) : lookup_error_code(e), 0,
+                              e == LookupError::kDoesNotExist || e == LookupError::kNone
+                                  ? "no such track: " + to_string(m.track)
+                                  : why,
+                              {}};
+             return reply(m.request_id, err, true);
+           }
+           serve_fetch(m, std::move(t), e, why);
+         });
+}
+
+void Session::serve_fetch(const Fetch& m, std::shared_ptr<TrackPublisher> track, LookupError, const std::string&) {
   auto error = [&](uint64_t code, const std::string& reason) {
     RequestError e{RequestKind::kFetch, m.request_id, code, 0, reason, {}};
     reply(m.request_id, e, true);
   };
-  std::shared_ptr<TrackPublisher> track;
   Location start, end_incl;
   if (m.type == FetchType::kStandalone) {
-    track = tracks_ ? tracks_->find(m.track) : nullptr;
-    if (!track) return error(does_not_exist(draft_), "no such track: " + to_string(m.track));
     start = m.start;
     // End Location's object is "last + 1"; 0 means the whole end group.
     end_incl = m.end.object == 0 ? Location{m.end.group, UINT64_MAX} : Location{m.end.group, m.end.object - 1};
@@ -1174,10 +1244,19 @@ void Session::on_fetch(const Fetch& m, StreamId stream) {
 
 void Session::on_track_status(const TrackStatus& m, StreamId) {
   if (!check_incoming_request_id(m.request_id)) return;
-  std::shared_ptr<TrackPublisher> track = tracks_ ? tracks_->find(m.track) : nullptr;
+  lookup(m.track, RequestFor::kTrackStatus, m.request_id,
+         [this, m](std::shared_ptr<TrackPublisher> t, LookupError e, const std::string& why) {
+           answer_track_status(m, std::move(t), e, why);
+         });
+}
+
+void Session::answer_track_status(const TrackStatus& m, std::shared_ptr<TrackPublisher> track, LookupError e,
+                                  const std::string& why) {
   if (!track) {
-    RequestError e{RequestKind::kTrackStatus, m.request_id, does_not_exist(draft_), 0, "no such track", {}};
-    reply(m.request_id, e, true);
+    const bool missing = e == LookupError::kNone || e == LookupError::kDoesNotExist;
+    RequestError err{RequestKind::kTrackStatus, m.request_id, missing ? does_not_exist(draft_) : lookup_error_code(e), 0,
+                     missing ? "no such track" : why, {}};
+    reply(m.request_id, err, true);
     return;
   }
   RequestOk ok;
@@ -1196,6 +1275,8 @@ void Session::on_publish_namespace(const PublishNamespace& m, StreamId) {
   if (!check_incoming_request_id(m.request_id)) return;
   const bool accept = handler_ ? handler_->on_namespace_published(m.ns) : false;
   if (accept) {
+    peer_namespaces_[m.request_id] = m.ns;
+    if (draft_ == Draft::k14 && watching_namespace(m.ns)) handler_->on_namespace_update(m.ns, true);
     reply(m.request_id, RequestOk{RequestKind::kPublishNamespace, m.request_id, {}, {}});
   } else {
     RequestError e{RequestKind::kPublishNamespace, m.request_id, uninterested(draft_), 0, "uninterested", {}};
@@ -1205,18 +1286,60 @@ void Session::on_publish_namespace(const PublishNamespace& m, StreamId) {
 
 void Session::on_subscribe_namespace(const SubscribeNamespace& m, StreamId) {
   if (!check_incoming_request_id(m.request_id)) return;
+  LookupError e = LookupError::kDoesNotExist;
+  std::optional<std::vector<TrackNamespace>> now;
+  if (tracks_) now = tracks_->watch_namespaces(*this, m.request_id, m.prefix, &e);
+  if (!now) {
+    const uint64_t code = e == LookupError::kDoesNotExist ? (draft_ == Draft::k14 ? 0x4 : does_not_exist(draft_))
+                                                          : lookup_error_code(e);
+    RequestError err{RequestKind::kSubscribeNamespace, m.request_id, code, 0, "namespace subscription refused", {}};
+    reply(m.request_id, err, true);
+    return;
+  }
+  if (tracks_) namespace_watches_[m.request_id] = m.prefix;
   reply(m.request_id, RequestOk{RequestKind::kSubscribeNamespace, m.request_id, {}, {}});
-  // Tell the subscriber which of our namespaces match the prefix.
-  if (!tracks_) return;
-  for (const TrackNamespace& ns : tracks_->namespaces()) {
-    if (ns.size() < m.prefix.size() || !std::equal(m.prefix.begin(), m.prefix.end(), ns.begin())) continue;
-    if (draft_ == Draft::k14) {
-      // -14 announces with PUBLISH_NAMESPACE on the control stream (a request of ours).
-      publish_namespace(ns, nullptr);
-    } else {
-      TrackNamespace suffix(ns.begin() + long(m.prefix.size()), ns.end());
-      reply(m.request_id, Namespace{suffix});
-    }
+  for (const TrackNamespace& ns : *now) namespace_update(m.request_id, ns, true);
+}
+
+void Session::namespace_update(uint64_t request_id, const TrackNamespace& ns, bool active) {
+  if (state_ != State::kReady) return;
+  auto w = namespace_watches_.find(request_id);
+  if (w == namespace_watches_.end()) return;
+  const TrackNamespace& prefix = w->second;
+  if (ns.size() < prefix.size() || !std::equal(prefix.begin(), prefix.end(), ns.begin())) return;
+  if (draft_ == Draft::k14) {
+    // -14 announces with PUBLISH_NAMESPACE on the control stream (a request of ours).
+    if (active) publish_namespace(ns, nullptr);
+    else publish_namespace_done(ns);
+    return;
+  }
+  TrackNamespace suffix(ns.begin() + long(prefix.size()), ns.end());
+  if (active) reply(request_id, Namespace{suffix});
+  else reply(request_id, NamespaceDone{suffix});
+}
+
+// -14: a PUBLISH_NAMESPACE answers one of our SUBSCRIBE_NAMESPACEs when it is under its prefix.
+bool Session::watching_namespace(const TrackNamespace& ns) const {
+  for (const auto& [id, r] : requests_)
+    if (r->kind == MessageKind::kSubscribeNamespace && ns.size() >= r->ns.size() &&
+        std::equal(r->ns.begin(), r->ns.end(), ns.begin()))
+      return true;
+  return false;
+}
+
+void Session::end_namespace_watch(uint64_t request_id) {
+  if (namespace_watches_.erase(request_id) && tracks_) tracks_->unwatch_namespaces(*this, request_id);
+}
+
+// The peer withdrew one of its requests that has no message of its own to end it (-16
+// SUBSCRIBE_NAMESPACE stream closed, -18 request stream reset): namespace requests end here.
+void Session::peer_request_ended(uint64_t request_id) {
+  end_namespace_watch(request_id);
+  if (auto it = peer_namespaces_.find(request_id); it != peer_namespaces_.end()) {
+    const TrackNamespace ns = it->second;
+    peer_namespaces_.erase(it);
+    if (handler_) handler_->on_namespace_done(ns);
+    if (handler_ && draft_ == Draft::k14 && watching_namespace(ns)) handler_->on_namespace_update(ns, false);
   }
 }
 
@@ -1476,6 +1599,15 @@ void Session::unsubscribe(uint64_t request_id) {
       t_.reset_stream(rit->second->stream, kResetCancelled);
       t_.stop_sending(rit->second->stream, kResetCancelled);
       request_streams_.erase(rit->second->stream);
+    } else {
+      // A track the peer PUBLISHed: its request stream is the peer's.
+      for (auto ps = peer_request_streams_.begin(); ps != peer_request_streams_.end(); ++ps) {
+        if (ps->second != request_id) continue;
+        t_.reset_stream(ps->first, kResetCancelled);
+        t_.stop_sending(ps->first, kResetCancelled);
+        peer_request_streams_.erase(ps);
+        break;
+      }
     }
   } else {
     send_control(Unsubscribe{request_id});
@@ -1484,6 +1616,15 @@ void Session::unsubscribe(uint64_t request_id) {
     if (rit->second->timer) t_.loop().cancel_timer(rit->second->timer);
     requests_.erase(rit);
   }
+}
+
+bool Session::unsubscribe_handler(SubscriptionHandler* h) {
+  for (auto& [id, sub] : in_subs_) {
+    if (sub->handler != h) continue;
+    unsubscribe(id);
+    return true;
+  }
+  return false;
 }
 
 bool Session::update_subscription(uint64_t request_id, const SubscribeOptions& o) {
@@ -1726,6 +1867,10 @@ void Session::finish_all(uint64_t status, const std::string& reason) {
   if (setup_timer_) t_.loop().cancel_timer(std::exchange(setup_timer_, 0));
   // Subscribers learn the end of their subscriptions, publishers stop writing to us.
   out_subs_.clear();
+  pending_lookups_.clear();
+  while (!namespace_watches_.empty()) end_namespace_watch(namespace_watches_.begin()->first);
+  // The namespaces the peer announced are gone with it (the handler hears on_closed).
+  peer_namespaces_.clear();
   std::map<uint64_t, std::unique_ptr<IncomingSubscription>> subs = std::move(in_subs_);
   in_subs_.clear();
   alias_to_sub_.clear();
@@ -1747,14 +1892,36 @@ void Session::finish_all(uint64_t status, const std::string& reason) {
 // -------------------------------------------------------------------------------------------
 // Transport events
 
+// -18: the subscriber cancelled a track we PUBLISHed by resetting / stopping its request stream.
+bool Session::peer_cancelled_publish(StreamId stream) {
+  auto it = request_streams_.find(stream);
+  if (it == request_streams_.end()) return false;
+  const uint64_t rid = it->second;
+  auto sit = out_subs_.find(rid);
+  auto rit = requests_.find(rid);
+  if (sit == out_subs_.end() || rit == requests_.end() || rit->second->kind != MessageKind::kPublish) return false;
+  for (auto& [k, out] : sit->second->streams) t_.reset_stream(out.stream, kResetCancelled);
+  sit->second->streams.clear();
+  out_subs_.erase(sit);
+  stats_.incoming_subscriptions = out_subs_.size();
+  peer_request_stream_by_id_.erase(rid);
+  if (rit->second->timer) t_.loop().cancel_timer(rit->second->timer);
+  requests_.erase(rit);
+  request_streams_.erase(it);
+  t_.reset_stream(stream, kResetCancelled);
+  return true;
+}
+
 void Session::on_stream_reset(StreamId id, uint64_t code) {
   (void)code;
+  if (peer_cancelled_publish(id)) return;
   std::erase_if(early_messages_, [id](const auto& e) { return e.second == id; });  // a request withdrawn before SETUP
   // -18: the peer cancelled one of its requests (e.g. unsubscribed) by resetting its stream.
   if (auto it = peer_request_streams_.find(id); it != peer_request_streams_.end()) {
     const uint64_t rid = it->second;
-    if (out_subs_.count(rid)) on_unsubscribe(rid);
+    if (out_subs_.count(rid) || pending_lookups_.count(rid)) on_unsubscribe(rid);
     cancel_fetch_data(rid);
+    peer_request_ended(rid);
   }
   if (auto it = uni_.find(id); it != uni_.end()) {
     it->second->end();  // a reset subgroup stream is done too
@@ -1773,10 +1940,12 @@ void Session::on_stream_reset(StreamId id, uint64_t code) {
 
 void Session::on_stop_sending(StreamId id, uint64_t code) {
   (void)code;
+  if (peer_cancelled_publish(id)) return;
   if (auto it = peer_request_streams_.find(id); it != peer_request_streams_.end()) {
     const uint64_t rid = it->second;
-    if (out_subs_.count(rid)) on_unsubscribe(rid);
+    if (out_subs_.count(rid) || pending_lookups_.count(rid)) on_unsubscribe(rid);
     cancel_fetch_data(rid);
+    peer_request_ended(rid);
     return;
   }
   // The subscriber stopped one of our data streams: reset it, keep the subscription.

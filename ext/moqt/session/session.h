@@ -50,6 +50,9 @@ struct SessionConfig {
   // PUBLISH_DONE can overtake the data streams it counts; the subscription ends when they are in
   // (and finished), or after this long.
   std::chrono::milliseconds publish_done_wait{2000};
+  // A subscriber joining with the LargestObject filter gets the live group from its object 0
+  // (from the track's cache), so it can decode at once (a relay's fast join).
+  bool join_at_group_start = false;
   // Work around known deviations of peers recognised by their MOQT_IMPLEMENTATION setup option
   // (docs/interop.md). Off = strictly what the draft says.
   bool peer_workarounds = true;
@@ -124,7 +127,8 @@ class SessionHandler {
   virtual void on_namespace_done(const TrackNamespace&) {}
   // The peer pushes a track (PUBLISH). Return a handler to accept, nullptr to refuse.
   virtual SubscriptionHandler* on_incoming_publish(const FullTrackName&) { return nullptr; }
-  // For SUBSCRIBE_NAMESPACE: a namespace under the prefix appeared (true) or went away (false).
+  // For SUBSCRIBE_NAMESPACE: a namespace under the prefix appeared (true) or went away (false);
+  // the whole namespace, whatever the draft sends.
   virtual void on_namespace_update(const TrackNamespace&, bool /*active*/) {}
 };
 
@@ -140,7 +144,7 @@ class Session final : public quic::TransportHandler {
  public:
   // `tracks` (may be null) answers incoming SUBSCRIBE/FETCH/TRACK_STATUS; it must outlive the
   // session. The session starts the handshake as soon as the transport is ready.
-  Session(quic::Transport& transport, SessionConfig cfg, SessionHandler* handler, TrackRegistry* tracks);
+  Session(quic::Transport& transport, SessionConfig cfg, SessionHandler* handler, TrackSource* tracks);
   ~Session() override;
 
   void set_session_handler(SessionHandler* h) { handler_ = h; }
@@ -149,6 +153,7 @@ class Session final : public quic::TransportHandler {
   // that end its subscriptions and fetches (so a handler can tell a session end from PUBLISH_DONE).
   bool closed() const { return state_ == State::kClosed; }
   Draft draft() const { return draft_; }
+  bool webtransport() const { return cfg_.webtransport; }
   // The peer's MOQT_IMPLEMENTATION setup option ("" if it sent none), known once ready.
   const std::string& peer_implementation() const { return peer_implementation_; }
   quic::EventLoop& loop() { return t_.loop(); }
@@ -159,6 +164,9 @@ class Session final : public quic::TransportHandler {
   // Requests made before on_ready() are sent once the session is set up.
   std::optional<uint64_t> subscribe(const FullTrackName& track, const SubscribeOptions& o, SubscriptionHandler* h);
   void unsubscribe(uint64_t request_id);
+  // Ends whichever subscription `h` receives (ours, or a track the peer PUBLISHed to us); `h` is
+  // not called again. False if it has none here.
+  bool unsubscribe_handler(SubscriptionHandler* h);
   // Changes priority / forward / (narrows) the filter of a subscription.
   bool update_subscription(uint64_t request_id, const SubscribeOptions& o);
   std::optional<uint64_t> fetch(const FullTrackName& track, Location start, Location end, FetchHandler* h,
@@ -176,6 +184,10 @@ class Session final : public quic::TransportHandler {
   void publish_namespace_done(const TrackNamespace& ns);
   // PUBLISH: push a local track to the peer; objects flow once the peer answers PUBLISH_OK.
   std::optional<uint64_t> publish(std::shared_ptr<TrackPublisher> track, std::function<void(bool ok, uint64_t code)> done);
+
+  // SUBSCRIBE_NAMESPACE (answered from the TrackSource): tell the subscriber of request
+  // `request_id` that `ns` appeared or went away.
+  void namespace_update(uint64_t request_id, const TrackNamespace& ns, bool active);
 
   // --- session ---
   // Asks the peer to move (a server may name a new URI; "" = reconnect to the same one). After
@@ -226,6 +238,19 @@ class Session final : public quic::TransportHandler {
 
   // Dispatch of each message kind.
   void on_subscribe(const wire::Subscribe& m, quic::StreamId stream);
+  // Asks the TrackSource; `then` runs unless the session closed or the request was cancelled.
+  void lookup(const FullTrackName& name, RequestFor why, uint64_t request_id,
+              std::function<void(std::shared_ptr<TrackPublisher>, LookupError, const std::string&)> then);
+  uint64_t lookup_error_code(LookupError e) const;
+  void accept_subscribe(const wire::Subscribe& m, quic::StreamId stream, std::shared_ptr<TrackPublisher> track,
+                        LookupError e, const std::string& why);
+  void serve_fetch(const wire::Fetch& m, std::shared_ptr<TrackPublisher> track, LookupError e, const std::string& why);
+  void answer_track_status(const wire::TrackStatus& m, std::shared_ptr<TrackPublisher> track, LookupError e,
+                           const std::string& why);
+  void end_namespace_watch(uint64_t request_id);
+  bool watching_namespace(const TrackNamespace& ns) const;
+  void peer_request_ended(uint64_t request_id);
+  bool peer_cancelled_publish(quic::StreamId stream);
   void on_subscribe_ok(const wire::SubscribeOk& m, quic::StreamId stream);
   void on_request_error(const wire::RequestError& m, quic::StreamId stream);
   void on_request_ok(const wire::RequestOk& m, quic::StreamId stream);
@@ -260,7 +285,7 @@ class Session final : public quic::TransportHandler {
   quic::Transport& t_;
   SessionConfig cfg_;
   SessionHandler* handler_;
-  TrackRegistry* tracks_;
+  TrackSource* tracks_;
   State state_ = State::kWaitingTransport;
   Draft draft_ = Draft::k18;
   bool draft_known_ = false;
@@ -281,6 +306,9 @@ class Session final : public quic::TransportHandler {
   std::map<quic::StreamId, uint64_t> stream_owner_;                // our data stream -> peer request id
   std::map<uint64_t, std::unique_ptr<IncomingFetch>> in_fetches_;  // by our request id
   std::set<TrackNamespace> published_namespaces_;                  // by us
+  std::set<uint64_t> pending_lookups_;                              // peer requests the TrackSource has not answered
+  std::map<uint64_t, TrackNamespace> namespace_watches_;            // peer SUBSCRIBE_NAMESPACE id -> prefix
+  std::map<uint64_t, TrackNamespace> peer_namespaces_;              // peer PUBLISH_NAMESPACE id -> namespace
   std::map<TrackNamespace, uint64_t> namespace_requests_;           // our PUBLISH_NAMESPACE ids
   std::vector<std::unique_ptr<Request>> blocked_requests_;          // waiting for request ids / streams
   uint64_t next_request_id_ = 0;

@@ -138,4 +138,19 @@ std::vector<wire::TrackNamespace> TrackRegistry::namespaces() const {
   return out;
 }
 
+void TrackRegistry::find_track(Session&, const FullTrackName& name, RequestFor, Answer answer) {
+  std::shared_ptr<TrackPublisher> t = find(name);
+  if (t && t->finished()) t.reset();
+  answer(t, t ? LookupError::kNone : LookupError::kDoesNotExist, t ? "" : "no such track");
+}
+
+std::optional<std::vector<wire::TrackNamespace>> TrackRegistry::watch_namespaces(Session&, uint64_t,
+                                                                                 const wire::TrackNamespace& prefix,
+                                                                                 LookupError*) {
+  std::vector<wire::TrackNamespace> out;
+  for (const wire::TrackNamespace& ns : namespaces())
+    if (ns.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), ns.begin())) out.push_back(ns);
+  return out;
+}
+
 }  // namespace moqt::session

@@ -23,6 +23,7 @@
 
 namespace moqt::session {
 
+class Session;
 using wire::FullTrackName;
 using wire::KeyValueList;
 using wire::Location;
@@ -104,6 +105,7 @@ class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
   // Groups in the cache, oldest first.
   std::vector<uint64_t> cached_groups() const;
   std::optional<uint64_t> oldest_cached_group() const;
+  size_t cached_bytes() const { return cache_bytes_; }
 
  private:
   struct Group {
@@ -125,13 +127,42 @@ class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
   bool finished_ = false;
 };
 
-// Where sessions look up local tracks for incoming SUBSCRIBE / FETCH / TRACK_STATUS.
-class TrackRegistry {
+// Where a session finds the tracks its peer asks for (SUBSCRIBE, FETCH, TRACK_STATUS) and the
+// namespaces a SUBSCRIBE_NAMESPACE sees. A TrackRegistry answers at once from local tracks; a
+// relay answers later, once it has subscribed upstream.
+enum class RequestFor : uint8_t { kSubscribe, kFetch, kTrackStatus };
+enum class LookupError : uint8_t { kNone, kDoesNotExist, kUnauthorized, kTimeout, kInternal, kExcessiveLoad };
+
+class TrackSource {
+ public:
+  virtual ~TrackSource() = default;
+  // The track, or nullptr and why not. Called exactly once, now or later, on the asking
+  // session's loop thread; the session ignores an answer that comes after it closed or after
+  // the request was cancelled.
+  using Answer = std::function<void(std::shared_ptr<TrackPublisher>, LookupError, const std::string& reason)>;
+  virtual void find_track(Session& asker, const FullTrackName& name, RequestFor why, Answer answer) = 0;
+  // SUBSCRIBE_NAMESPACE: nullopt refuses (with `*error`); else the namespaces under `prefix`
+  // now. A source that can tell later changes calls Session::namespace_update(request_id, ...)
+  // until unwatch_namespaces (the request ended or the session closed).
+  virtual std::optional<std::vector<wire::TrackNamespace>> watch_namespaces(Session& asker, uint64_t request_id,
+                                                                            const wire::TrackNamespace& prefix,
+                                                                            LookupError* error) = 0;
+  virtual void unwatch_namespaces(Session& /*asker*/, uint64_t /*request_id*/) {}
+};
+
+// Local tracks by name: what a publisher application serves.
+class TrackRegistry : public TrackSource {
  public:
   void add(std::shared_ptr<TrackPublisher> t);
   void remove(const FullTrackName& n);
   std::shared_ptr<TrackPublisher> find(const FullTrackName& n) const;
   std::vector<wire::TrackNamespace> namespaces() const;
+
+  // TrackSource
+  void find_track(Session& asker, const FullTrackName& name, RequestFor why, Answer answer) override;
+  std::optional<std::vector<wire::TrackNamespace>> watch_namespaces(Session& asker, uint64_t request_id,
+                                                                    const wire::TrackNamespace& prefix,
+                                                                    LookupError* error) override;
 
  private:
   std::map<std::pair<wire::TrackNamespace, std::string>, std::shared_ptr<TrackPublisher>> tracks_;

@@ -1,0 +1,434 @@
+#include "moqt/relay/relay.h"
+
+#include <algorithm>
+#include <cstdio>
+
+
+namespace moqt::relay {
+
+using Answer = session::TrackSource::Answer;
+using session::LookupError;
+using session::RequestFor;
+using session::Session;
+using session::SessionStats;
+using session::TrackPublisher;
+using wire::FullTrackName;
+
+namespace {
+const char* draft_name(wire::Draft d) { return wire::profile(d).name; }
+}  // namespace
+
+struct Relay::Peer : session::SessionHandler {
+  Relay& r;
+  Session& s;
+  SourceId id;
+  std::map<TrackNamespace, int> ns_refs;  // announced namespaces and pushed tracks' namespaces
+  std::map<uint64_t, NamespaceTable::WatchId> watches;  // SUBSCRIBE_NAMESPACE request -> watch
+  bool ready = false;
+
+  Peer(Relay& relay, Session& sess, SourceId sid) : r(relay), s(sess), id(sid) {}
+
+  void on_ready(wire::Draft d) override {
+    ready = true;
+    r.log("session " + std::to_string(id) + " open: " + std::string(draft_name(d)) + " over " +
+          (s.webtransport() ? "WebTransport" : "raw QUIC") +
+          (s.peer_implementation().empty() ? "" : " (" + s.peer_implementation() + ")"));
+  }
+  void on_closed(uint64_t code, const std::string& reason) override {
+    r.log("session " + std::to_string(id) + " closed: code " + std::to_string(code) +
+          (reason.empty() ? "" : " (" + reason + ")"));
+    r.peer_closed(*this);  // destroys this
+  }
+  bool on_namespace_published(const TrackNamespace& ns) override {
+    r.add_namespace(*this, ns);
+    return true;
+  }
+  void on_namespace_done(const TrackNamespace& ns) override { r.drop_namespace(*this, ns); }
+  session::SubscriptionHandler* on_incoming_publish(const FullTrackName& name) override {
+    return r.incoming_publish(*this, name);
+  }
+};
+
+struct Relay::Track {
+  FullTrackName name;
+  std::shared_ptr<TrackPublisher> pub;
+  std::unique_ptr<UpstreamTrack> up;
+  Peer* source = nullptr;              // the publisher's session (null once it closed)
+  std::optional<uint64_t> request_id;  // our SUBSCRIBE there (pulled tracks)
+  bool pushed = false;                 // the publisher PUBLISHed it
+  bool ready = false;
+  std::vector<Answer> waiting;  // requests waiting for the upstream's answer
+  quic::EventLoop::TimerId linger = 0;
+};
+
+struct Relay::Held {
+  SourceId asker;  // the asking session's peer (gone from sources_ when it closed)
+  FullTrackName name;
+  RequestFor why;
+  Answer answer;
+  quic::EventLoop::TimerId timer = 0;
+};
+
+Relay::Relay(quic::EventLoop& loop) : loop_(loop) {}
+
+std::unique_ptr<Relay> Relay::start(quic::EventLoop& loop, RelayConfig cfg, std::string* error) {
+  std::unique_ptr<Relay> r(new Relay(loop));
+  r->cfg_ = std::move(cfg);
+  // Joiners get the live group from object 0 out of the cache: they decode at once.
+  r->cfg_.server.session.join_at_group_start = true;
+  Relay* raw = r.get();
+  r->server_ = session::Server::start(loop, r->cfg_.server, raw, [raw](Session& s) { return raw->on_session(s); },
+                                      error);
+  if (!r->server_) return nullptr;
+  return r;
+}
+
+Relay::~Relay() {
+  *alive_ = false;
+  for (auto& h : held_)
+    if (h->timer) loop_.cancel_timer(h->timer);
+  for (auto& [k, t] : tracks_)
+    if (t->linger) loop_.cancel_timer(t->linger);
+  server_.reset();  // sessions first: they call into tracks and peers while going
+  peers_.clear();
+  tracks_.clear();
+}
+
+void Relay::log(const std::string& line) {
+  if (log_) log_(line);
+  else std::fprintf(stderr, "moqt-relay: %s\n", line.c_str());
+}
+
+session::SessionHandler* Relay::on_session(Session& s) {
+  auto p = std::make_unique<Peer>(*this, s, next_source_++);
+  Peer* raw = p.get();
+  sources_[raw->id] = raw;
+  peers_[&s] = std::move(p);
+  ++closed_.sessions_opened;
+  return raw;
+}
+
+void Relay::peer_closed(Peer& p) {
+  const SessionStats& st = p.s.stats();
+  closed_.objects_out += st.objects_sent;
+  closed_.bytes_out += st.bytes_sent;
+  closed_.objects_dropped += st.objects_dropped;
+  closed_.streams_reset_congestion += st.streams_reset_for_congestion;
+  closed_.streams_reset_timeout += st.streams_reset_for_delivery_timeout;
+  ++closed_.sessions_closed;
+  // Everything it registered goes at once: a new publisher of its namespaces is served now.
+  for (auto& [rid, w] : p.watches) namespaces_.unwatch(w);
+  p.watches.clear();
+  namespaces_.remove_source(p.id);
+  for (auto& [k, t] : tracks_)
+    if (t->source == &p) t->source = nullptr;  // its subscriptions ended with the session
+  sources_.erase(p.id);
+  // Not under the session's feet: it is inside its on_closed.
+  auto it = peers_.find(&p.s);
+  if (it == peers_.end()) return;
+  std::shared_ptr<Peer> doomed(std::move(it->second));
+  peers_.erase(it);
+  loop_.add_timer(std::chrono::nanoseconds(0), [doomed] {});
+}
+
+RelayStats Relay::stats() const {
+  RelayStats s = closed_;
+  s.sessions = peers_.size();
+  s.namespaces = namespaces_.size();
+  s.held_requests = held_.size();
+  for (auto& [k, t] : tracks_) {
+    ++s.tracks;
+    if (t->pushed) ++s.pushed_tracks;
+    else if (t->request_id && t->source) ++s.upstream_subscriptions;
+    s.downstream_subscriptions += t->pub->subscriber_count();
+    s.cache_bytes += t->pub->cached_bytes();
+    if (t->up) s.objects_in += t->up->objects_in(), s.bytes_in += t->up->bytes_in();
+  }
+  for (auto& [sess, p] : peers_) {
+    const SessionStats& st = sess->stats();
+    s.objects_out += st.objects_sent;
+    s.bytes_out += st.bytes_sent;
+    s.objects_dropped += st.objects_dropped;
+    s.streams_reset_congestion += st.streams_reset_for_congestion;
+    s.streams_reset_timeout += st.streams_reset_for_delivery_timeout;
+  }
+  return s;
+}
+
+// --- sources ---------------------------------------------------------------------------------
+
+void Relay::add_namespace(Peer& p, const TrackNamespace& ns) {
+  if (++p.ns_refs[ns] == 1) namespaces_.add(ns, p.id);
+  if (!held_.empty()) retry_held();
+}
+
+void Relay::drop_namespace(Peer& p, const TrackNamespace& ns) {
+  auto it = p.ns_refs.find(ns);
+  if (it == p.ns_refs.end()) return;
+  if (--it->second > 0) return;
+  p.ns_refs.erase(it);
+  namespaces_.remove(ns, p.id);
+}
+
+session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackName& name) {
+  const TrackKey key{name.ns, name.name};
+  if (auto it = tracks_.find(key); it != tracks_.end() && !it->second->pub->finished()) {
+    // The newest publisher wins: a restarted encoder must not wait for its dead predecessor's
+    // idle timeout. The old source's subscribers get PUBLISH_DONE and subscribe again.
+    Track& old = *it->second;
+    log("PUBLISH of " + wire::to_string(name) + " from session " + std::to_string(p.id) + " replaces " +
+        (old.source ? "session " + std::to_string(old.source->id) + "'s" : "the old one"));
+    if (old.pushed && old.source) {
+      old.source->s.unsubscribe_handler(old.up.get());
+      drop_namespace(*old.source, name.ns);
+    }
+    retire(key);
+  }
+  if (tracks_.size() >= cfg_.max_tracks) {
+    log("PUBLISH of " + wire::to_string(name) + " refused: max-tracks reached");
+    ++closed_.limit_hits;
+    return nullptr;
+  }
+  if (auto it = tracks_.find(key); it != tracks_.end()) retire(key);  // a finished one
+  auto t = std::make_unique<Track>();
+  t->name = name;
+  session::TrackOptions o;
+  o.cache_groups = cfg_.cache_groups;
+  o.cache_bytes = cfg_.cache_bytes;
+  t->pub = std::make_shared<TrackPublisher>(name, o);
+  t->up = std::make_unique<UpstreamTrack>(t->pub);
+  t->source = &p;
+  t->pushed = true;
+  t->ready = true;
+  t->up->set_listener([this, key](UpstreamTrack::Event e, uint64_t code, const std::string& why) {
+    upstream_event(key, e, code, why);
+  });
+  UpstreamTrack* handler = t->up.get();
+  tracks_[key] = std::move(t);
+  add_namespace(p, name.ns);
+  return handler;
+}
+
+// --- requests --------------------------------------------------------------------------------
+
+void Relay::find_track(Session& asker, const FullTrackName& name, RequestFor why, Answer answer) {
+  const TrackKey key{name.ns, name.name};
+  if (auto it = tracks_.find(key); it != tracks_.end() && !it->second->pub->finished()) {
+    Track& t = *it->second;
+    if (!t.ready) {
+      t.waiting.push_back(std::move(answer));
+      return;
+    }
+    answer(t.pub, LookupError::kNone, "");
+    // A FETCH or TRACK_STATUS does not hold the track: it lingers like an unwatched one.
+    if (auto again = tracks_.find(key); again != tracks_.end())
+      subscribers_changed(key, again->second->pub->subscriber_count());
+    return;
+  }
+  const std::optional<SourceId> src = namespaces_.route(name.ns);
+  Peer* source = src ? sources_[*src] : nullptr;
+  if (!source) {
+    if (cfg_.hold.count() > 0) {
+      if (held_.size() >= cfg_.max_held) {
+        ++closed_.limit_hits;
+        ++closed_.requests_refused;
+        log("request for " + wire::to_string(name) + " refused: max-held reached");
+        return answer(nullptr, LookupError::kExcessiveLoad, "too many requests waiting for publishers");
+      }
+      auto h = std::make_unique<Held>();
+      h->asker = peers_.at(&asker)->id;
+      h->name = name;
+      h->why = why;
+      h->answer = std::move(answer);
+      Held* raw = h.get();
+      h->timer = loop_.add_timer(cfg_.hold, [this, raw] {
+        auto it = std::find_if(held_.begin(), held_.end(), [raw](auto& x) { return x.get() == raw; });
+        if (it == held_.end()) return;
+        std::unique_ptr<Held> mine = std::move(*it);
+        held_.erase(it);
+        ++closed_.requests_refused;
+        mine->answer(nullptr, LookupError::kDoesNotExist, "no publisher for " + wire::to_string(mine->name.ns));
+      });
+      held_.push_back(std::move(h));
+      return;
+    }
+    ++closed_.requests_refused;
+    return answer(nullptr, LookupError::kDoesNotExist, "no publisher for " + wire::to_string(name.ns));
+  }
+  if (&source->s == &asker) {
+    ++closed_.requests_refused;
+    return answer(nullptr, LookupError::kDoesNotExist, "the namespace is the requester's own");
+  }
+  if (tracks_.size() >= cfg_.max_tracks) {
+    ++closed_.limit_hits;
+    ++closed_.requests_refused;
+    log("request for " + wire::to_string(name) + " refused: max-tracks reached");
+    return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
+  }
+  subscribe_upstream(*source, name, std::move(answer));
+}
+
+void Relay::subscribe_upstream(Peer& source, const FullTrackName& name, Answer answer) {
+  const TrackKey key{name.ns, name.name};
+  if (tracks_.count(key)) retire(key);  // a finished one
+  auto t = std::make_unique<Track>();
+  t->name = name;
+  session::TrackOptions o;
+  o.cache_groups = cfg_.cache_groups;
+  o.cache_bytes = cfg_.cache_bytes;
+  t->pub = std::make_shared<TrackPublisher>(name, o);
+  t->up = std::make_unique<UpstreamTrack>(t->pub);
+  t->source = &source;
+  t->up->set_listener([this, key](UpstreamTrack::Event e, uint64_t code, const std::string& why) {
+    upstream_event(key, e, code, why);
+  });
+  t->waiting.push_back(std::move(answer));
+  Track* raw = t.get();
+  tracks_[key] = std::move(t);
+  session::SubscribeOptions so;  // LargestObject, the publisher's group order
+  const std::optional<uint64_t> rid = source.s.subscribe(name, so, raw->up.get());
+  if (!rid) {
+    std::vector<Answer> waiting = std::move(raw->waiting);
+    retire(key);
+    for (Answer& a : waiting) a(nullptr, LookupError::kExcessiveLoad, "the publisher takes no more requests");
+    return;
+  }
+  raw->request_id = rid;
+}
+
+void Relay::upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t code, const std::string& reason) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end()) return;
+  Track& t = *it->second;
+  if (e == UpstreamTrack::Event::kReady) {
+    t.ready = true;
+    std::vector<Answer> waiting = std::move(t.waiting);
+    std::shared_ptr<TrackPublisher> pub = t.pub;
+    t.pub->set_on_subscribers([this, key](size_t n) { subscribers_changed(key, n); });
+    for (Answer& a : waiting) a(pub, LookupError::kNone, "");
+    if (auto again = tracks_.find(key); again != tracks_.end())
+      subscribers_changed(key, again->second->pub->subscriber_count());
+    return;
+  }
+  // Failed or ended: whoever waits hears it; the track goes (its subscribers got PUBLISH_DONE).
+  std::vector<Answer> waiting = std::move(t.waiting);
+  t.request_id.reset();  // nothing to unsubscribe
+  if (t.pushed && t.source) drop_namespace(*t.source, t.name.ns);
+  retire(key);
+  const LookupError le = e == UpstreamTrack::Event::kEnded ? LookupError::kDoesNotExist
+                         : (code == 0x4 || code == 0x10) ? LookupError::kDoesNotExist
+                         : code == 0x1                   ? LookupError::kUnauthorized
+                         : code == 0x2                   ? LookupError::kTimeout
+                                                         : LookupError::kInternal;
+  if (!waiting.empty()) ++closed_.requests_refused;
+  for (Answer& a : waiting) a(nullptr, le, reason.empty() ? "the publisher refused" : reason);
+}
+
+void Relay::subscribers_changed(const TrackKey& key, size_t n) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end()) return;
+  Track& t = *it->second;
+  if (t.pushed) return;  // the publisher decides when it ends
+  if (n > 0) {
+    if (t.linger) loop_.cancel_timer(std::exchange(t.linger, 0));
+    return;
+  }
+  if (t.linger || !t.ready) return;
+  t.linger = loop_.add_timer(cfg_.linger, [this, key] {
+    auto it = tracks_.find(key);
+    if (it == tracks_.end()) return;
+    it->second->linger = 0;
+    if (it->second->pub->subscriber_count() > 0) return;
+    retire(key);
+  });
+}
+
+void Relay::retire(const TrackKey& key) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end()) return;
+  std::unique_ptr<Track> t = std::move(it->second);
+  tracks_.erase(it);
+  if (t->linger) loop_.cancel_timer(std::exchange(t->linger, 0));
+  if (t->request_id && t->source) t->source->s.unsubscribe(*t->request_id);
+  if (t->up) closed_.objects_in += t->up->objects_in(), closed_.bytes_in += t->up->bytes_in();
+  t->pub->set_on_subscribers(nullptr);
+  t->pub->finish(session::TrackEnd::kPublisherGone);
+  // Its UpstreamTrack may be the caller: destroyed on the next loop turn.
+  retired_.push_back(std::move(t));
+  if (retired_.size() == 1)
+    loop_.add_timer(std::chrono::nanoseconds(0), [this, alive = alive_] {
+      if (*alive) retired_.clear();
+    });
+}
+
+void Relay::retry_held() {
+  std::vector<std::unique_ptr<Held>> ready;
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (namespaces_.route((*it)->name.ns)) {
+      ready.push_back(std::move(*it));
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& h : ready) {
+    if (h->timer) loop_.cancel_timer(h->timer);
+    auto asker = sources_.find(h->asker);
+    if (asker == sources_.end()) continue;  // the asker is gone
+    find_track(asker->second->s, h->name, h->why, std::move(h->answer));
+  }
+}
+
+// --- namespace subscriptions -----------------------------------------------------------------
+
+std::optional<std::vector<TrackNamespace>> Relay::watch_namespaces(Session& asker, uint64_t request_id,
+                                                                   const TrackNamespace& prefix, LookupError*) {
+  auto pit = peers_.find(&asker);
+  if (pit == peers_.end()) return std::vector<TrackNamespace>{};
+  Session* s = &asker;
+  pit->second->watches[request_id] =
+      namespaces_.watch(prefix, [s, request_id](const TrackNamespace& ns, bool active) {
+        s->namespace_update(request_id, ns, active);
+      });
+  return namespaces_.under(prefix);
+}
+
+void Relay::unwatch_namespaces(Session& asker, uint64_t request_id) {
+  auto pit = peers_.find(&asker);
+  if (pit == peers_.end()) return;
+  auto w = pit->second->watches.find(request_id);
+  if (w == pit->second->watches.end()) return;
+  namespaces_.unwatch(w->second);
+  pit->second->watches.erase(w);
+}
+
+// --- drain -----------------------------------------------------------------------------------
+
+void Relay::drain(const std::string& new_uri, std::chrono::milliseconds grace, std::function<void()> done) {
+  draining_ = true;
+  server_->stop_accepting();  // a client following the GOAWAY here must find the door closed
+  for (Session* s : server_->sessions())
+    if (s->ready()) s->goaway(new_uri, std::chrono::milliseconds(0));
+  drain_deadline_ = std::chrono::steady_clock::now() + grace;
+  drain_done_ = std::move(done);
+  check_drain();
+}
+
+// Done when every session left, or at the deadline (what is left is closed then).
+void Relay::check_drain() {
+  if (!peers_.empty() && std::chrono::steady_clock::now() < drain_deadline_) {
+    loop_.add_timer(std::chrono::milliseconds(50), [this, alive = alive_] {
+      if (*alive) check_drain();
+    });
+    return;
+  }
+  // Closed here, not by the peer: no on_closed, so the peers go by hand.
+  std::vector<Peer*> left;
+  for (auto& [s, p] : peers_) left.push_back(p.get());
+  if (!left.empty()) log("drain: closing the " + std::to_string(left.size()) + " sessions left");
+  server_->close_all(0, "relay shutting down");
+  for (Peer* p : left) peer_closed(*p);
+  if (auto done = std::move(drain_done_)) done();
+}
+
+}  // namespace moqt::relay

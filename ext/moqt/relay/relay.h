@@ -1,0 +1,123 @@
+// The relay: one MoQT endpoint (raw QUIC and WebTransport, drafts 14/16/18 on one port) that
+// publishers and subscribers both connect to. Publishers register sources (PUBLISH_NAMESPACE,
+// PUBLISH); a SUBSCRIBE / FETCH / TRACK_STATUS is routed to the source of the longest matching
+// namespace; one upstream subscription per track feeds a TrackPublisher (cache + fan-out) that
+// every downstream session subscribes to at its own draft. Objects are never parsed: payloads and
+// properties pass through as shared buffers.
+//
+// Pieces, each testable alone: NamespaceTable (routing), UpstreamTrack (upstream subscription ->
+// track), session::TrackPublisher (cache and fan-out), session::Session (per-subscriber queues,
+// priorities, delivery timeout). This class wires them to sessions and owns their lifetimes.
+//
+// Threads: a Relay lives on one EventLoop thread (create it there: EventLoop::run_sync); every
+// method must be called there. Its sessions, tracks and upstream subscriptions live there too.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moqt/relay/namespace_table.h"
+#include "moqt/relay/upstream_track.h"
+#include "moqt/session/endpoint.h"
+
+namespace moqt::relay {
+
+struct RelayConfig {
+  session::ServerConfig server;  // listen address, certificate, drafts, session template, max sessions
+  // Per track: recent groups kept for joiners and FETCH, bounded by count and bytes.
+  size_t cache_groups = 8;
+  size_t cache_bytes = 64 << 20;
+  // A track nobody watches any more keeps its upstream subscription this long (a viewer that
+  // reloads rejoins from the cache).
+  std::chrono::milliseconds linger{2000};
+  // A request for a namespace nobody announced waits this long for its publisher (0: answered
+  // DOES_NOT_EXIST at once, as -18's RENDEZVOUS_TIMEOUT default).
+  std::chrono::milliseconds hold{0};
+  size_t max_held = 1024;     // requests waiting for a publisher at once
+  size_t max_tracks = 10000;  // relayed tracks at once
+};
+
+struct RelayStats {
+  size_t sessions = 0;
+  size_t tracks = 0;                    // relayed tracks (pulled and pushed)
+  size_t upstream_subscriptions = 0;    // SUBSCRIBEs the relay holds at publishers
+  size_t pushed_tracks = 0;             // tracks publishers PUBLISHed to the relay
+  size_t downstream_subscriptions = 0;  // subscribers of relayed tracks
+  size_t namespaces = 0;
+  size_t held_requests = 0;
+  size_t cache_bytes = 0;
+  uint64_t sessions_opened = 0, sessions_closed = 0;
+  uint64_t objects_in = 0, objects_out = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t objects_dropped = 0;           // by downstream queues (slow subscribers)
+  uint64_t streams_reset_congestion = 0;  // downstream streams reset: queue bound
+  uint64_t streams_reset_timeout = 0;     // downstream streams reset: delivery timeout
+  uint64_t requests_refused = 0;          // no such namespace / track, limits
+  uint64_t limit_hits = 0;                // max_tracks, max_held
+};
+
+class Relay : public session::TrackSource {
+ public:
+  static std::unique_ptr<Relay> start(quic::EventLoop& loop, RelayConfig cfg, std::string* error);
+  ~Relay() override;
+
+  const quic::SocketAddress& address() const { return server_->address(); }
+  RelayStats stats() const;
+  // One line per event worth a log (sessions opening and closing, limits hit); default: stderr.
+  void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+
+  // Sends GOAWAY (naming `new_uri`, "" = reconnect here) to every session (and to any that
+  // connects meanwhile); `done` runs once all have left, or after `grace`, when the rest is closed.
+  void drain(const std::string& new_uri, std::chrono::milliseconds grace, std::function<void()> done);
+
+  // session::TrackSource
+  void find_track(session::Session& asker, const wire::FullTrackName& name, session::RequestFor why,
+                  Answer answer) override;
+  std::optional<std::vector<TrackNamespace>> watch_namespaces(session::Session& asker, uint64_t request_id,
+                                                              const TrackNamespace& prefix,
+                                                              session::LookupError* error) override;
+  void unwatch_namespaces(session::Session& asker, uint64_t request_id) override;
+
+ private:
+  struct Peer;   // one session: publisher, subscriber or both
+  struct Track;  // one relayed track
+  struct Held;   // a request waiting for its namespace's publisher
+  using TrackKey = std::pair<TrackNamespace, std::string>;
+
+  explicit Relay(quic::EventLoop& loop);
+  session::SessionHandler* on_session(session::Session& s);
+  void peer_closed(Peer& p);
+  void add_namespace(Peer& p, const TrackNamespace& ns);
+  void drop_namespace(Peer& p, const TrackNamespace& ns);
+  session::SubscriptionHandler* incoming_publish(Peer& p, const wire::FullTrackName& name);
+  void subscribe_upstream(Peer& source, const wire::FullTrackName& name, Answer answer);
+  void upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t code, const std::string& reason);
+  void subscribers_changed(const TrackKey& key, size_t n);
+  void retire(const TrackKey& key);  // the track goes (deferred: may be inside its callbacks)
+  void retry_held();
+  void check_drain();
+  void log(const std::string& line);
+
+  quic::EventLoop& loop_;
+  RelayConfig cfg_;
+  std::function<void(const std::string&)> log_;
+  NamespaceTable namespaces_;
+  std::map<session::Session*, std::unique_ptr<Peer>> peers_;
+  std::map<SourceId, Peer*> sources_;
+  SourceId next_source_ = 1;
+  std::map<TrackKey, std::unique_ptr<Track>> tracks_;
+  std::vector<std::unique_ptr<Track>> retired_;  // destroyed on the next loop turn
+  std::vector<std::unique_ptr<Held>> held_;
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::function<void()> drain_done_;
+  RelayStats closed_;  // counters of sessions and tracks already gone
+  std::unique_ptr<session::Server> server_;  // last member: its sessions go first
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace moqt::relay

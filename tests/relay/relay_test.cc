@@ -1,0 +1,308 @@
+// The relay end to end over loopback: publishers (PUBLISH_NAMESPACE and PUBLISH) and viewers at
+// drafts 14, 16 and 18 over raw QUIC and WebTransport on one port. Cross-draft delivery, one
+// upstream subscription per track, fast join from the cache, routing, held requests, namespace
+// subscriptions, a publisher's departure and its successor, linger.
+#include "relay_fixture.h"
+
+namespace moqt::relay::test {
+namespace {
+
+using wire::Draft;
+
+const TrackNamespace kNs{"live", "show"};
+const FullTrackName kTrack{kNs, "video"};
+
+const char* name(Draft d) { return wire::profile(d).name; }
+
+struct CrossDraft : RelayFixture, ::testing::TestWithParam<std::tuple<Draft, bool>> {};
+
+TEST_P(CrossDraft, PublisherAtOneDraftReachesViewersAtEvery) {
+  const auto [pub_draft, pub_wt] = GetParam();
+  start_relay();
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(pub_draft, pub_wt, kNs, track);
+
+  const std::vector<Draft> drafts = {Draft::k14, Draft::k16, Draft::k18};
+  std::deque<Recorder> rec(6);
+  for (int i = 0; i < 6; ++i) {
+    const bool wt = i % 2;
+    const Draft d = drafts[i / 2];
+    Client* v = viewer(d, wt);
+    ASSERT_TRUE(subscribe(v, kTrack, rec[i]));
+  }
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(rec[i].wait([&] { return rec[i].ok; })) << "viewer " << i;
+  // However many viewers: one subscription at the publisher.
+  EXPECT_EQ(on(pub_loop, [&] { return track->subscriber_count(); }), 1u);
+  EXPECT_EQ(stats().upstream_subscriptions, 1u);
+  EXPECT_EQ(stats().downstream_subscriptions, 6u);
+
+  constexpr uint64_t kGroups = 3, kPerGroup = 4;
+  pub_loop.run_sync([&] {
+    for (uint64_t g = 0; g < kGroups; ++g) {
+      for (uint64_t o = 0; o < kPerGroup; ++o) track->write(make_object(g, o));
+      track->write(make_object(g, kPerGroup, 1));  // an enhancement layer: subgroup 1
+    }
+    track->finish();
+  });
+  const size_t want = kGroups * (kPerGroup + 1);
+  for (int i = 0; i < 6; ++i) {
+    const std::string who = std::string("viewer at draft-") + name(drafts[i / 2]) + (i % 2 ? " WT" : " QUIC");
+    ASSERT_TRUE(rec[i].wait([&] { return rec[i].objects.size() >= want && rec[i].done; })) << who << " got "
+                                                                                           << rec[i].count();
+    expect_intact(rec[i], want, who);
+    EXPECT_EQ(*rec[i].done, 0x2u) << who << ": TRACK_ENDED";
+  }
+  stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(Relay, CrossDraft,
+                         ::testing::Combine(::testing::Values(Draft::k14, Draft::k16, Draft::k18), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string("d") + std::to_string(int(std::get<0>(info.param))) +
+                                  (std::get<1>(info.param) ? "_wt" : "_quic");
+                         });
+
+struct RelayTest : RelayFixture, ::testing::Test {};
+
+// A viewer joining mid-group gets the live group from object 0 out of the relay's cache, then the
+// rest live: it can decode at once.
+TEST_F(RelayTest, JoinerGetsTheLiveGroupFromObjectZeroFromTheCache) {
+  start_relay();
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(Draft::k16, false, kNs, track);
+  Recorder first, late;
+  ASSERT_TRUE(subscribe(viewer(Draft::k18, false), kTrack, first));
+  ASSERT_TRUE(first.wait([&] { return first.ok; }));
+  pub_loop.run_sync([&] {
+    for (uint64_t o = 0; o < 5; ++o) track->write(make_object(0, o));
+    for (uint64_t o = 0; o < 3; ++o) track->write(make_object(1, o));
+  });
+  ASSERT_TRUE(first.wait([&] { return first.objects.size() == 8; }));
+  ASSERT_TRUE(subscribe(viewer(Draft::k14, true), kTrack, late));
+  ASSERT_TRUE(late.wait([&] { return late.ok && late.objects.size() == 3; })) << late.count();
+  pub_loop.run_sync([&] { track->write(make_object(1, 3)); });
+  ASSERT_TRUE(late.wait([&] { return late.objects.size() == 4; }));
+  {
+    std::lock_guard<std::mutex> l(late.mu);
+    for (uint64_t o = 0; o < 4; ++o) EXPECT_EQ(late.objects[o].location, (wire::Location{1, o}));
+    ASSERT_TRUE(late.largest);
+    EXPECT_EQ(*late.largest, (wire::Location{1, 2}));
+  }
+  EXPECT_EQ(on(pub_loop, [&] { return track->subscriber_count(); }), 1u);
+  stop();
+}
+
+// PUBLISH (pushed) tracks are served like announced ones; the longest announced prefix routes.
+TEST_F(RelayTest, PushedTracksAndLongestPrefixRouting) {
+  start_relay();
+  auto pushed = std::make_shared<TrackPublisher>(FullTrackName{{"push"}, "t"}, TrackOptions{});
+  Client* pusher = connect(pub_loop, Draft::k18, true, nullptr, nullptr).release();
+  publishers.emplace_back(pusher);
+  auto ok = std::make_shared<std::promise<bool>>();
+  pub_loop.run_sync([&] { pusher->publish(pushed, [ok](bool good, uint64_t) { ok->set_value(good); }); });
+  auto f = ok->get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(f.get());
+  pub_loop.run_sync([&] { pushed->write(make_object(0, 0)); });
+
+  auto broad = std::make_shared<TrackPublisher>(FullTrackName{{"live"}, "x"}, TrackOptions{});
+  auto narrow = std::make_shared<TrackPublisher>(FullTrackName{{"live", "a"}, "x"}, TrackOptions{});
+  announce(Draft::k14, false, {"live"}, broad);
+  announce(Draft::k16, false, {"live", "a"}, narrow);
+
+  Recorder r_push, r_broad, r_narrow, r_missing;
+  Client* v = viewer(Draft::k16, false);
+  ASSERT_TRUE(subscribe(v, {{"push"}, "t"}, r_push));
+  ASSERT_TRUE(subscribe(v, {{"live"}, "x"}, r_broad));
+  ASSERT_TRUE(subscribe(v, {{"live", "a"}, "x"}, r_narrow));
+  ASSERT_TRUE(subscribe(v, {{"live", "a"}, "nope"}, r_missing));
+  ASSERT_TRUE(r_push.wait([&] { return r_push.ok && r_push.objects.size() == 1; }));
+  ASSERT_TRUE(r_broad.wait([&] { return r_broad.ok; }));
+  ASSERT_TRUE(r_narrow.wait([&] { return r_narrow.ok; }));
+  ASSERT_TRUE(r_missing.wait([&] { return r_missing.error.has_value(); }));
+  EXPECT_EQ(*r_missing.error, 0x10u) << "DOES_NOT_EXIST, as the publisher answered";
+  EXPECT_EQ(on(pub_loop, [&] { return broad->subscriber_count() + 10 * narrow->subscriber_count(); }), 11u);
+  stop();
+}
+
+// The publisher goes mid-group: its viewers get PUBLISH_DONE, everything it registered is gone at
+// once, and a new publisher of the same namespace is served right away.
+TEST_F(RelayTest, PublisherGoneThenSuccessorServedAtOnce) {
+  start_relay();
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  Client* pub = announce(Draft::k18, false, kNs, track);
+  Recorder r1;
+  Client* v = viewer(Draft::k16, true);
+  ASSERT_TRUE(subscribe(v, kTrack, r1));
+  ASSERT_TRUE(r1.wait([&] { return r1.ok; }));
+  pub_loop.run_sync([&] {
+    for (uint64_t o = 0; o < 3; ++o) track->write(make_object(0, o));
+  });
+  ASSERT_TRUE(r1.wait([&] { return r1.objects.size() == 3; }));
+  pub_loop.run_sync([&] {
+    pub->close(0, "gone");
+    publishers.clear();
+  });
+  ASSERT_TRUE(r1.wait([&] { return r1.done.has_value(); })) << "PUBLISH_DONE after the publisher left";
+  ASSERT_TRUE(eventually([&] { return stats().namespaces == 0 && stats().tracks == 0; }));
+
+  auto track2 = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(Draft::k14, true, kNs, track2);
+  Recorder r2;
+  ASSERT_TRUE(subscribe(v, kTrack, r2));
+  ASSERT_TRUE(r2.wait([&] { return r2.ok; }));
+  pub_loop.run_sync([&] { track2->write(make_object(5, 0)); });
+  ASSERT_TRUE(r2.wait([&] { return r2.objects.size() == 1; }));
+  EXPECT_EQ(stats().namespaces, 1u);
+  stop();
+}
+
+// A publisher that PUBLISHes a track the relay already has (an encoder restarted while its dead
+// predecessor's session has not timed out yet) takes it over: the old one's viewers get
+// PUBLISH_DONE, the old publisher is unsubscribed, new viewers get the new publisher's objects.
+TEST_F(RelayTest, NewestPublisherOfATrackTakesItOver) {
+  start_relay();
+  auto push = [&](Draft d, std::shared_ptr<TrackPublisher> t) {
+    Client* c = connect(pub_loop, d, d == Draft::k18, nullptr, nullptr).release();
+    publishers.emplace_back(c);
+    auto ok = std::make_shared<std::promise<bool>>();
+    pub_loop.run_sync([&] { c->publish(t, [ok](bool good, uint64_t) { ok->set_value(good); }); });
+    auto f = ok->get_future();
+    EXPECT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(f.get()) << name(d);
+  };
+  const FullTrackName a{{"cam"}, "a"}, b{{"cam"}, "b"};
+  auto old_a = std::make_shared<TrackPublisher>(a, TrackOptions{});
+  auto old_b = std::make_shared<TrackPublisher>(b, TrackOptions{});
+  push(Draft::k18, old_a);  // the relay cancels a -18 PUBLISH on its request stream
+  push(Draft::k14, old_b);  // and a -14 one with UNSUBSCRIBE
+  Recorder r1a, r1b;
+  Client* v = viewer(Draft::k16, true);
+  ASSERT_TRUE(subscribe(v, a, r1a));
+  ASSERT_TRUE(subscribe(v, b, r1b));
+  ASSERT_TRUE(r1a.wait([&] { return r1a.ok; }));
+  ASSERT_TRUE(r1b.wait([&] { return r1b.ok; }));
+  pub_loop.run_sync([&] {
+    old_a->write(make_object(7, 0));
+    old_b->write(make_object(7, 0));
+  });
+  ASSERT_TRUE(r1a.wait([&] { return r1a.objects.size() == 1; }));
+
+  auto new_a = std::make_shared<TrackPublisher>(a, TrackOptions{});
+  auto new_b = std::make_shared<TrackPublisher>(b, TrackOptions{});
+  push(Draft::k16, new_a);
+  push(Draft::k16, new_b);
+  ASSERT_TRUE(r1a.wait([&] { return r1a.done.has_value(); })) << "the old source's viewers hear PUBLISH_DONE";
+  ASSERT_TRUE(r1b.wait([&] { return r1b.done.has_value(); }));
+  ASSERT_TRUE(eventually([&] {
+    return on(pub_loop, [&] { return old_a->subscriber_count() + old_b->subscriber_count(); }) == 0;
+  })) << "the old publisher is unsubscribed";
+  Recorder r2a, r2b;
+  ASSERT_TRUE(subscribe(v, a, r2a));
+  ASSERT_TRUE(subscribe(v, b, r2b));
+  ASSERT_TRUE(r2a.wait([&] { return r2a.ok; }));
+  ASSERT_TRUE(r2b.wait([&] { return r2b.ok; }));
+  pub_loop.run_sync([&] {
+    old_a->write(make_object(8, 0));  // nobody listens to the old ones any more
+    new_a->write(make_object(0, 0));
+    new_b->write(make_object(0, 0));
+  });
+  ASSERT_TRUE(r2a.wait([&] { return r2a.objects.size() == 1; }));
+  ASSERT_TRUE(r2b.wait([&] { return r2b.objects.size() == 1; }));
+  std::this_thread::sleep_for(200ms);
+  {
+    std::lock_guard<std::mutex> l(r2a.mu);
+    ASSERT_EQ(r2a.objects.size(), 1u);
+    EXPECT_EQ(r2a.objects[0].location, (wire::Location{0, 0}));
+  }
+  EXPECT_EQ(stats().pushed_tracks, 2u);
+  EXPECT_EQ(stats().sessions, 5u) << "the old publishers stay connected";
+  stop();
+}
+
+TEST_F(RelayTest, UnknownNamespaceIsRefusedAtOnce) {
+  start_relay();
+  Recorder r14, r18;
+  ASSERT_TRUE(subscribe(viewer(Draft::k14, false), kTrack, r14));
+  ASSERT_TRUE(subscribe(viewer(Draft::k18, true), kTrack, r18));
+  ASSERT_TRUE(r14.wait([&] { return r14.error.has_value(); }, 3s));
+  ASSERT_TRUE(r18.wait([&] { return r18.error.has_value(); }, 3s));
+  EXPECT_EQ(*r14.error, 0x4u) << "-14 TRACK_DOES_NOT_EXIST";
+  EXPECT_EQ(*r18.error, 0x10u) << "-18 DOES_NOT_EXIST";
+  stop();
+}
+
+// With a hold time, a SUBSCRIBE that comes before its publisher waits for it.
+TEST_F(RelayTest, RequestHeldUntilThePublisherAppears) {
+  RelayConfig cfg;
+  cfg.hold = 5s;
+  start_relay(cfg);
+  Recorder r;
+  ASSERT_TRUE(subscribe(viewer(Draft::k16, false), kTrack, r));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(stats().held_requests, 1u);
+  EXPECT_FALSE(r.ok);
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(Draft::k18, true, kNs, track);
+  ASSERT_TRUE(r.wait([&] { return r.ok; }));
+  pub_loop.run_sync([&] { track->write(make_object(0, 0)); });
+  ASSERT_TRUE(r.wait([&] { return r.objects.size() == 1; }));
+  EXPECT_EQ(stats().held_requests, 0u);
+  stop();
+}
+
+// SUBSCRIBE_NAMESPACE hears current and future namespaces and their ends, at every draft.
+TEST_F(RelayTest, NamespaceSubscribersHearAnnouncementsAndEnds) {
+  start_relay();
+  announce(Draft::k16, false, {"live", "a"}, nullptr);
+  std::deque<NamespaceEvents> ev(3);
+  const std::vector<Draft> drafts = {Draft::k14, Draft::k16, Draft::k18};
+  for (int i = 0; i < 3; ++i) {
+    Client* v = viewer(drafts[i], i == 1, &ev[i]);
+    view_loop.run_sync([&] { v->session().subscribe_namespace({"live"}, nullptr); });
+  }
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(ev[i].wait([&] { return ev[i].updates.size() == 1; })) << name(drafts[i]);
+  announce(Draft::k18, true, {"live", "b"}, nullptr);
+  announce(Draft::k18, true, {"other"}, nullptr);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(ev[i].wait([&] { return ev[i].updates.size() == 2; })) << name(drafts[i]);
+  pub_loop.run_sync([&] { publishers[1]->close(0, "bye"); });  // {"live", "b"} goes with its session
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(ev[i].wait([&] { return ev[i].updates.size() == 3; })) << name(drafts[i]);
+    std::lock_guard<std::mutex> l(ev[i].mu);
+    EXPECT_EQ(ev[i].updates[0], std::make_pair(TrackNamespace{"live", "a"}, true)) << name(drafts[i]);
+    EXPECT_EQ(ev[i].updates[1], std::make_pair(TrackNamespace{"live", "b"}, true)) << name(drafts[i]);
+    EXPECT_EQ(ev[i].updates[2], std::make_pair(TrackNamespace{"live", "b"}, false)) << name(drafts[i]);
+  }
+  stop();
+}
+
+// The last viewer leaving ends the upstream subscription after the linger time, not before.
+TEST_F(RelayTest, UpstreamSubscriptionLingersThenGoes) {
+  RelayConfig cfg;
+  cfg.linger = 400ms;
+  start_relay(cfg);
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(Draft::k18, false, kNs, track);
+  Recorder r1, r2;
+  Client* v = viewer(Draft::k18, false);
+  auto h1 = subscribe(v, kTrack, r1);
+  ASSERT_TRUE(h1);
+  ASSERT_TRUE(r1.wait([&] { return r1.ok; }));
+  view_loop.run_sync([&] { v->unsubscribe(*h1); });
+  ASSERT_TRUE(eventually([&] { return stats().downstream_subscriptions == 0; }));
+  EXPECT_EQ(stats().upstream_subscriptions, 1u) << "lingers";
+  // A viewer back within the linger time reuses it.
+  ASSERT_TRUE(subscribe(v, kTrack, r2));
+  ASSERT_TRUE(r2.wait([&] { return r2.ok; }));
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(stats().upstream_subscriptions, 1u);
+  EXPECT_EQ(on(pub_loop, [&] { return track->subscriber_count(); }), 1u);
+  view_loop.run_sync([&] { v->close(0, "bye"); });
+  ASSERT_TRUE(eventually([&] { return on(pub_loop, [&] { return track->subscriber_count(); }) == 0; }, 5s));
+  EXPECT_EQ(stats().tracks, 0u);
+  stop();
+}
+
+}  // namespace
+}  // namespace moqt::relay::test

@@ -1,0 +1,225 @@
+// moqt-relay: a MoQT relay. Publishers and subscribers connect to one port over raw QUIC
+// (moqt://) and WebTransport (https://), drafts 14, 16 and 18; tracks are fanned out from one
+// upstream subscription each, with a cache for fast joins (docs/relay.md).
+//
+//   moqt-relay --listen 0.0.0.0:4443 --cert cert.pem --key key.pem
+//   moqt-relay --listen 127.0.0.1:0          (development: a generated self-signed certificate)
+//   moqt-relay --config /etc/moqt-relay.conf (a GKeyFile, group [relay], keys = the long options)
+//
+// The first stdout line is {"listening":"ADDR:PORT","port":PORT,"sha256":"HEX"} (the certificate
+// hash browsers pin). SIGINT/SIGTERM: GOAWAY to every session, then exit after --drain-ms (a
+// second signal exits at once). SIGUSR1: print the stats.
+#include <glib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "moqt/relay/relay.h"
+
+using namespace moqt;
+
+namespace {
+
+std::atomic<int> g_stop{0};
+std::atomic<bool> g_stats{false};
+void on_stop(int) { g_stop.fetch_add(1); }
+void on_usr1(int) { g_stats = true; }
+
+// -1 / nullptr: not given on the command line (the config file or the default decides).
+struct Options {
+  gchar* config = nullptr;
+  gchar* listen = nullptr;
+  gchar* cert = nullptr;
+  gchar* key = nullptr;
+  gchar* wt_path = nullptr;
+  gchar* goaway_uri = nullptr;
+  int draft = -1;
+  int cache_groups = -1;
+  int cache_mb = -1;
+  int linger_ms = -1;
+  int hold_ms = -1;
+  int max_sessions = -1;
+  int max_tracks = -1;
+  int drain_ms = -1;
+  int idle_timeout_ms = -1;
+  int stats_interval_s = -1;
+};
+
+int pick(int cli, GKeyFile* kf, const char* key, int def) {
+  if (cli >= 0) return cli;
+  GError* e = nullptr;
+  if (kf && g_key_file_has_key(kf, "relay", key, nullptr)) {
+    const int v = g_key_file_get_integer(kf, "relay", key, &e);
+    if (!e) return v;
+    g_printerr("moqt-relay: config key '%s': %s\n", key, e->message);
+    g_error_free(e);
+    exit(2);
+  }
+  return def;
+}
+
+std::string pick(const gchar* cli, GKeyFile* kf, const char* key, const std::string& def) {
+  if (cli) return cli;
+  if (kf && g_key_file_has_key(kf, "relay", key, nullptr)) {
+    gchar* v = g_key_file_get_string(kf, "relay", key, nullptr);
+    std::string s = v ? v : "";
+    g_free(v);
+    return s;
+  }
+  return def;
+}
+
+void print_stats(const relay::RelayStats& s) {
+  std::fprintf(stderr,
+               "moqt-relay: stats: sessions %zu (opened %llu, closed %llu), tracks %zu (pushed %zu), upstream "
+               "subscriptions %zu, downstream subscriptions %zu, namespaces %zu, held %zu, cache %zu bytes; "
+               "in %llu objects / %llu bytes, out %llu objects / %llu bytes; dropped %llu objects, streams reset "
+               "%llu (queue) %llu (timeout); refused %llu, limits hit %llu\n",
+               s.sessions, (unsigned long long)s.sessions_opened, (unsigned long long)s.sessions_closed, s.tracks,
+               s.pushed_tracks, s.upstream_subscriptions, s.downstream_subscriptions, s.namespaces, s.held_requests,
+               s.cache_bytes, (unsigned long long)s.objects_in, (unsigned long long)s.bytes_in,
+               (unsigned long long)s.objects_out, (unsigned long long)s.bytes_out,
+               (unsigned long long)s.objects_dropped, (unsigned long long)s.streams_reset_congestion,
+               (unsigned long long)s.streams_reset_timeout, (unsigned long long)s.requests_refused,
+               (unsigned long long)s.limit_hits);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  GOptionEntry entries[] = {
+      {"config", 'C', 0, G_OPTION_ARG_FILENAME, &o.config, "Read settings from this file (GKeyFile, group [relay]; the command line wins)", "FILE"},
+      {"listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen on ADDR:PORT, raw QUIC and WebTransport (default 0.0.0.0:4443)", "ADDR"},
+      {"cert", 0, 0, G_OPTION_ARG_FILENAME, &o.cert, "Certificate chain (PEM; default: a generated self-signed one)", "FILE"},
+      {"key", 0, 0, G_OPTION_ARG_FILENAME, &o.key, "Private key (PEM)", "FILE"},
+      {"draft", 'd', 0, G_OPTION_ARG_INT, &o.draft, "Accept only this MoQT draft: 14, 16 or 18 (default: all three)", "N"},
+      {"wt-path", 0, 0, G_OPTION_ARG_STRING, &o.wt_path, "Accept WebTransport only on this path (default: any)", "PATH"},
+      {"cache-groups", 0, 0, G_OPTION_ARG_INT, &o.cache_groups, "Groups cached per track (default 8)", "N"},
+      {"cache-mb", 0, 0, G_OPTION_ARG_INT, &o.cache_mb, "Cache bytes per track, in MiB (default 64)", "MB"},
+      {"linger-ms", 0, 0, G_OPTION_ARG_INT, &o.linger_ms, "Keep an unwatched track's upstream subscription this long (default 2000)", "MS"},
+      {"hold-ms", 0, 0, G_OPTION_ARG_INT, &o.hold_ms, "A request for an unannounced namespace waits this long for its publisher (default 0: refused at once)", "MS"},
+      {"max-sessions", 0, 0, G_OPTION_ARG_INT, &o.max_sessions, "Sessions at once (default 1000)", "N"},
+      {"max-tracks", 0, 0, G_OPTION_ARG_INT, &o.max_tracks, "Relayed tracks at once (default 10000)", "N"},
+      {"drain-ms", 0, 0, G_OPTION_ARG_INT, &o.drain_ms, "On SIGINT/SIGTERM: GOAWAY, then close what is left after this long (default 5000)", "MS"},
+      {"goaway-uri", 0, 0, G_OPTION_ARG_STRING, &o.goaway_uri, "The URI the shutdown GOAWAY names (default: none)", "URI"},
+      {"idle-timeout-ms", 0, 0, G_OPTION_ARG_INT, &o.idle_timeout_ms, "Close a silent session after this long (default 10000)", "MS"},
+      {"stats-interval", 0, 0, G_OPTION_ARG_INT, &o.stats_interval_s, "Print the stats every S seconds (default 0: only on SIGUSR1)", "S"},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
+  GOptionContext* ctx = g_option_context_new("- MoQT relay (raw QUIC and WebTransport, drafts 14/16/18)");
+  g_option_context_add_main_entries(ctx, entries, nullptr);
+  GError* gerr = nullptr;
+  if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
+    g_printerr("moqt-relay: %s\n", gerr->message);
+    g_error_free(gerr);
+    g_option_context_free(ctx);
+    return 2;
+  }
+  g_option_context_free(ctx);
+
+  GKeyFile* kf = nullptr;
+  if (o.config) {
+    kf = g_key_file_new();
+    if (!g_key_file_load_from_file(kf, o.config, G_KEY_FILE_NONE, &gerr)) {
+      g_printerr("moqt-relay: --config %s: %s\n", o.config, gerr->message);
+      return 2;
+    }
+  }
+  relay::RelayConfig cfg;
+  cfg.server.listen = pick(o.listen, kf, "listen", "0.0.0.0:4443");
+  cfg.server.wt_path = pick(o.wt_path, kf, "wt-path", "");
+  const int draft = pick(o.draft, kf, "draft", 0);
+  if (draft == 14) cfg.server.drafts = {wire::Draft::k14};
+  else if (draft == 16) cfg.server.drafts = {wire::Draft::k16};
+  else if (draft == 18) cfg.server.drafts = {wire::Draft::k18};
+  else if (draft != 0) {
+    g_printerr("moqt-relay: --draft must be 14, 16 or 18\n");
+    return 2;
+  }
+  cfg.cache_groups = size_t(std::max(1, pick(o.cache_groups, kf, "cache-groups", 8)));
+  cfg.cache_bytes = size_t(std::max(1, pick(o.cache_mb, kf, "cache-mb", 64))) << 20;
+  cfg.linger = std::chrono::milliseconds(pick(o.linger_ms, kf, "linger-ms", 2000));
+  cfg.hold = std::chrono::milliseconds(pick(o.hold_ms, kf, "hold-ms", 0));
+  cfg.server.max_sessions = size_t(std::max(1, pick(o.max_sessions, kf, "max-sessions", 1000)));
+  cfg.max_tracks = size_t(std::max(1, pick(o.max_tracks, kf, "max-tracks", 10000)));
+  cfg.server.quic.idle_timeout = std::chrono::milliseconds(std::max(1000, pick(o.idle_timeout_ms, kf, "idle-timeout-ms", 10000)));
+  const auto drain = std::chrono::milliseconds(std::max(0, pick(o.drain_ms, kf, "drain-ms", 5000)));
+  const std::string goaway_uri = pick(o.goaway_uri, kf, "goaway-uri", "");
+  const int stats_interval = pick(o.stats_interval_s, kf, "stats-interval", 0);
+  const std::string cert_file = pick(o.cert, kf, "cert", ""), key_file = pick(o.key, kf, "key", "");
+  if (kf) g_key_file_free(kf);
+
+  std::string err;
+  std::optional<quic::CertificatePem> cert;
+  if (!cert_file.empty() || !key_file.empty()) {
+    if (cert_file.empty() || key_file.empty()) {
+      g_printerr("moqt-relay: --cert and --key go together\n");
+      return 2;
+    }
+    cert = quic::load_pem_files(cert_file, key_file, &err);
+  } else {
+    cert = quic::generate_self_signed({"localhost", "127.0.0.1", "::1"}, 14, &err);  // browsers pin <= 14 days
+  }
+  if (!cert) {
+    g_printerr("moqt-relay: certificate: %s\n", err.c_str());
+    return 2;
+  }
+  cfg.server.cert = *cert;
+
+  quic::EventLoop loop;
+  loop.start("relay");
+  std::unique_ptr<relay::Relay> r;
+  loop.run_sync([&] { r = relay::Relay::start(loop, cfg, &err); });
+  if (!r) {
+    g_printerr("moqt-relay: cannot start: %s\n", err.c_str());
+    loop.stop();
+    return 1;
+  }
+  std::string addr;
+  unsigned port = 0;
+  loop.run_sync([&] {
+    addr = r->address().to_string();
+    port = r->address().port();
+  });
+  auto stats = [&] {
+    relay::RelayStats s;
+    loop.run_sync([&] { s = r->stats(); });
+    return s;
+  };
+  std::fprintf(stderr, "moqt-relay: listening on %s (raw QUIC and WebTransport), certificate sha256 %s\n", addr.c_str(),
+               cert->sha256_hex.c_str());
+  std::printf("{\"listening\":\"%s\",\"port\":%u,\"sha256\":\"%s\"}\n", addr.c_str(), port, cert->sha256_hex.c_str());
+  std::fflush(stdout);
+
+  signal(SIGINT, on_stop);
+  signal(SIGTERM, on_stop);
+  signal(SIGUSR1, on_usr1);
+  signal(SIGPIPE, SIG_IGN);
+  auto last_stats = std::chrono::steady_clock::now();
+  std::atomic<bool> drained{false};
+  bool draining = false;
+  while (!drained) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto now = std::chrono::steady_clock::now();
+    if (g_stats.exchange(false) || (stats_interval > 0 && now - last_stats >= std::chrono::seconds(stats_interval))) {
+      last_stats = now;
+      print_stats(stats());
+    }
+    if (g_stop > 1) break;  // a second signal: now
+    if (g_stop == 1 && !draining) {
+      draining = true;
+      std::fprintf(stderr, "moqt-relay: draining: GOAWAY to every session, closing in %lld ms\n",
+                   (long long)drain.count());
+      loop.run_sync([&] { r->drain(goaway_uri, drain, [&] { drained = true; }); });
+    }
+  }
+  print_stats(stats());
+  loop.run_sync([&] { r.reset(); });
+  loop.stop();
+  std::fprintf(stderr, "moqt-relay: stopped\n");
+  return 0;
+}
