@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "catalog.h"
@@ -63,6 +64,9 @@ struct TrackOut {
   guint64 last_group = 0, last_object = 0;
   bool discont_pending = false;    // a status object revealed a hole: the next buffer says so
   bool eos_pending = false;        // END_OF_TRACK before the pad existed
+  // Video: the newest group whose object 0 (its keyframe) came; objects of newer groups wait for
+  // theirs (a subscription or a reconnect that starts mid-group).
+  std::optional<guint64> decodable_group;
   std::deque<GstBuffer*> pending;  // listener: pushed before the pad existed
   // Streaming thread only.
   GstClockTime next_pts = GST_CLOCK_TIME_NONE;  // end of the previous buffer (GAP start)
@@ -176,6 +180,15 @@ static ObjectCallback track_callback(std::shared_ptr<SrcShared> sh, std::shared_
       if (advance_sequence(*t, o, max_subgroup.has_value())) t->discont_pending = true;
       if (o.status == moqt::wire::ObjectStatus::kEndOfTrack) end_track(*sh, *t);
       return;
+    }
+    if (t->video) {
+      if (o.location.object == 0 && (!t->decodable_group || o.location.group > *t->decodable_group))
+        t->decodable_group = o.location.group;
+      if (!t->decodable_group || o.location.group > *t->decodable_group) {
+        GST_LOG("%s: object %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " before its group's start: dropped",
+                t->name.c_str(), o.location.group, o.location.object);
+        return;
+      }
     }
     GstBuffer* buf = buffer_of(*t, o, max_subgroup.has_value());
     GstElement* appsrc = nullptr;
@@ -637,7 +650,8 @@ static void gst_moq_src_class_init(GstMoqSrcClass* k) {
   g_object_class_install_property(
       g, PROP_JOIN_GROUPS_BACK,
       g_param_spec_int("join-groups-back", "Join groups back",
-                       "Where playback starts: -1 = at the next group (a keyframe; waits up to one group); 0 = at "
+                       "Where playback starts: -1 = at the start of the current group if the publisher or relay sends it from "
+                       "its object 0 (as relays do), else at the next group (a keyframe; waits up to one group); 0 = at "
                        "the start of the current group (joining FETCH: no wait); N = N groups before that, as far as "
                        "the publisher's cache goes",
                        -1, 1000, -1, rw));

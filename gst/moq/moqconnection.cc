@@ -149,10 +149,11 @@ struct Connection::TrackSub : SubscriptionHandler {
 template <typename Target>
 void Connection::issue(Target& target, TrackSub& sub) {
   SubscribeOptions so;
-  // From the next group (a decoder needs the group's first object, a keyframe), or from the
-  // largest object plus a joining FETCH of the groups before it.
-  so.filter = wire::SubscriptionFilter{
-      sub.groups_back ? wire::FilterType::kLargestObject : wire::FilterType::kNextGroupStart, {}, {}};
+  // From the largest object: a relay (ours, moq-dev's) answers with the current group from its
+  // object 0, so the decoder starts at once; a publisher that starts mid-group has those objects
+  // dropped by moqsrc until the next group. With groups_back, plus a joining FETCH of the groups
+  // before it.
+  so.filter = wire::SubscriptionFilter{wire::FilterType::kLargestObject, {}, {}};
   so.max_subgroup = sub.max_subgroup;
   auto id = target.subscribe(FullTrackName{uri_.ns, sub.track}, so, &sub);
   if (id && sub.groups_back && target.joining_fetch(*id, *sub.groups_back, true, &sub.fetch)) {
