@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "relayhost.h"
+
 namespace moqgst {
 
 using namespace moqt;
@@ -59,6 +61,8 @@ bool Settings::apply_uri_query(std::string* error) {
       if (v != "true" && v != "false" && v != "1" && v != "0")
         return *error = "URI query reconnect=" + v + ": expected true or false", false;
       reconnect = v == "true" || v == "1";
+    } else if (k == "relay") {
+      relay = v;
     } else if (k != "track") {  // track selection is the element's business
       return *error = "unknown URI query parameter '" + k + "'", false;
     }
@@ -102,6 +106,9 @@ struct Connection::TrackSub : SubscriptionHandler {
   bool fetching = false;
   std::chrono::steady_clock::time_point fetch_started;
   std::vector<ReceivedObject> held;
+  // Attached to an in-process relay: the subscription there, and since when we wait for one.
+  std::unique_ptr<relay::LocalSubscription> local;
+  std::optional<std::chrono::steady_clock::time_point> local_wait_since;
   static constexpr size_t kMaxHeld = 600;
   static constexpr std::chrono::milliseconds kMaxHold{1500};
 
@@ -236,7 +243,7 @@ struct Connection::Peer : SessionHandler {
   void on_closed(uint64_t code, const std::string& reason) override {
     c.handler_->on_closed(code, reason);
     Session* key = &s;
-    c.loop_.post([conn = &c, key] { conn->peers_.erase(key); });  // not inside our own call
+    c.loop_->post([conn = &c, key] { conn->peers_.erase(key); });  // not inside our own call
   }
   bool on_namespace_published(const TrackNamespace& ns) override {
     if (ns == c.uri_.ns && !announced) {
@@ -260,6 +267,10 @@ std::shared_ptr<Connection> Connection::create(const Settings& s, EventCallback 
   auto p = parse_uri(s.uri, error);
   if (!p) return nullptr;
   c->uri_ = *p;
+  if (!c->settings_.relay.empty() && c->settings_.mode == Mode::kListener) {
+    *error = "property 'relay' (attach to an in-process moqrelay) excludes mode=listener";
+    return nullptr;
+  }
   c->events_ = std::move(events);
   c->handler_ = std::make_unique<Handler>(*c);
   if (!c->start(error)) return nullptr;
@@ -267,9 +278,33 @@ std::shared_ptr<Connection> Connection::create(const Settings& s, EventCallback 
 }
 
 bool Connection::start(std::string* error) {
-  loop_.start("moq-gst");
+  if (!settings_.relay.empty()) {
+    host_ = RelayHost::find(settings_.relay);
+    if (!host_) {
+      *error = "property 'relay': no moqrelay named '" + settings_.relay +
+               "' is running in this process (it starts at READY)";
+      return false;
+    }
+    loop_ = &host_->loop;
+    bool ok = false;
+    loop_->run_sync([&] {
+      if (!host_->relay) return;
+      local_id_ = host_->relay->add_local(settings_.uri);
+      ok = true;
+    });
+    if (!ok) {
+      *error = "property 'relay': the moqrelay named '" + settings_.relay + "' has stopped";
+      host_.reset();
+      return false;
+    }
+    if (events_) events_("connected", "in-process relay " + settings_.relay);
+    return true;
+  }
+  own_loop_ = std::make_unique<quic::EventLoop>();
+  loop_ = own_loop_.get();
+  loop_->start("moq-gst");
   bool ok = false;
-  loop_.run_sync([&] {
+  loop_->run_sync([&] {
     if (settings_.mode == Mode::kListener) {
       ServerConfig sc;
       sc.listen = uri_.url.authority;
@@ -285,7 +320,7 @@ bool Connection::start(std::string* error) {
       sc.cert = *cert;
       cert_sha256_ = cert->sha256_hex;
       server_ = Server::start(
-          loop_, sc, &registry_,
+          *loop_, sc, &registry_,
           [this](Session& sess) -> SessionHandler* {
             auto peer = std::make_unique<Peer>(*this, sess);
             Peer* raw = peer.get();
@@ -302,7 +337,7 @@ bool Connection::start(std::string* error) {
     client_ = connect_client(error);
     ok = client_ != nullptr;
   });
-  if (!ok) loop_.stop();
+  if (!ok) loop_->stop();
   return ok;
 }
 
@@ -317,7 +352,7 @@ std::unique_ptr<Client> Connection::connect_client(std::string* error) {
   }
   if (!settings_.auth_token.empty()) cc.auth_token = settings_.auth_token;
   // The namespace lives in the URI path; the MoQT PATH option gets the endpoint part only.
-  return Client::connect(loop_, settings_.uri.substr(0, settings_.uri.find('?')), cc, handler_.get(), &registry_, error);
+  return Client::connect(*loop_, settings_.uri.substr(0, settings_.uri.find('?')), cc, handler_.get(), &registry_, error);
 }
 
 bool Connection::will_reconnect() const {
@@ -331,7 +366,7 @@ void Connection::schedule_reconnect() {
     ++reconnects_;
   }
   if (events_) events_("reconnecting", "in " + std::to_string(backoff_.count()) + " ms");
-  loop_.add_timer(backoff_, [this] {
+  loop_->add_timer(backoff_, [this] {
     if (stopping_) return;
     std::string err;
     client_.reset();  // not inside its callbacks: this is a timer
@@ -356,23 +391,35 @@ void Connection::publish_track(const std::shared_ptr<TrackPublisher>& t) {
 }
 
 Connection::~Connection() {
-  loop_.run_sync([&] {
+  if (!loop_) return;  // never started
+  if (host_) {
+    loop_->run_sync([&] {
+      stopping_ = true;
+      *alive_ = false;
+      handler_.reset();  // our local subscriptions
+      for (auto& t : published_) t->finish();
+      if (host_->relay) host_->relay->remove_local(local_id_);
+    });
+    return;
+  }
+  loop_->run_sync([&] {
     stopping_ = true;
+    *alive_ = false;
     if (client_) client_->close(0, "element stopped");
     if (server_) server_->close_all(0, "element stopped");
   });
-  loop_.run_sync([&] {
+  loop_->run_sync([&] {
     client_.reset();
     server_.reset();
     peers_.clear();
     handler_.reset();
   });
-  loop_.stop();
+  loop_->stop();
 }
 
 std::shared_ptr<TrackPublisher> Connection::add_track(const std::string& name, TrackOptions o) {
   auto t = std::make_shared<TrackPublisher>(FullTrackName{uri_.ns, name}, o);
-  loop_.run_sync([&] {
+  loop_->run_sync([&] {
     registry_.add(t);
     // The application hears when viewers come and go (e.g. to pause an encoder when there are none).
     t->set_on_subscribers([this, name](size_t n) {
@@ -380,6 +427,13 @@ std::shared_ptr<TrackPublisher> Connection::add_track(const std::string& name, T
     });
     published_.push_back(t);
     if (client_) publish_track(t);
+    if (host_ && host_->relay) {
+      if (host_->relay->publish_local(local_id_, t)) {
+        if (events_) events_("published", name);
+      } else if (events_) {
+        events_("warning", "the relay refused track " + name + " (max-tracks)");
+      }
+    }
   });
   return t;
 }
@@ -390,16 +444,17 @@ void Connection::write(const std::shared_ptr<TrackPublisher>& t, Object o) {
     ++objects_written_;
   }
   auto obj = std::make_shared<Object>(std::move(o));
-  loop_.post([t, obj] { t->write(std::move(*obj)); });
+  loop_->post([t, obj] { t->write(std::move(*obj)); });
 }
 
 void Connection::finish(const std::shared_ptr<TrackPublisher>& t) {
-  loop_.post([t] { t->finish(); });
+  loop_->post([t] { t->finish(); });
 }
 
 void Connection::remove_track(const std::shared_ptr<TrackPublisher>& t) {
-  loop_.post([this, t] {
+  loop_->post([this, t] {
     t->finish();
+    if (host_ && host_->relay) host_->relay->unpublish_local(local_id_, t->name());
     registry_.remove(t->name());
     std::erase(published_, t);
   });
@@ -412,7 +467,7 @@ void Connection::count_dropped() {
 
 void Connection::subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup,
                            std::optional<uint64_t> groups_back) {
-  loop_.run_sync([&] {
+  loop_->run_sync([&] {
     // One handler per track for the connection's life: sessions hold pointers to it.
     std::unique_ptr<TrackSub>& slot = handler_->subs[track];
     if (!slot) slot = std::make_unique<TrackSub>();
@@ -425,20 +480,89 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
     for (auto& [sess, peer] : peers_)
       if (peer->announced) issue(peer->s, *raw);
     if (client_) issue(*client_, *raw);
+    if (host_) {
+      raw->local_wait_since.reset();
+      attach_local(*raw);
+    }
   });
 }
 
+// Attached: the relay answers at once for a track it has (its cached live group from object 0
+// comes first) and subscribes upstream for one a network publisher announced. A track not
+// published yet (its moqsink has not seen caps) is asked for again until kLocalWait.
+void Connection::attach_local(TrackSub& sub) {
+  sub.local.reset();
+  if (stopping_) return;
+  if (!host_->relay) {
+    if (events_) events_("error", "the moqrelay named '" + settings_.relay + "' has stopped");
+    return;
+  }
+  if (!sub.local_wait_since) sub.local_wait_since = std::chrono::steady_clock::now();
+  const FullTrackName name{uri_.ns, sub.track};
+  TrackSub* s = &sub;
+  auto retry = [this, s, alive = alive_](const std::string& why) {
+    if (std::chrono::steady_clock::now() - *s->local_wait_since >= kLocalWait) {
+      if (events_) events_("error", s->track + ": not published in relay '" + settings_.relay + "' within " +
+                                        std::to_string(kLocalWait.count()) + " ms: " + why);
+      return;
+    }
+    loop_->add_timer(kLocalRetry, [this, s, alive] {
+      if (*alive) attach_local(*s);
+    });
+  };
+  host_->relay->find_local(
+      local_id_, name, RequestFor::kSubscribe,
+      [this, s, alive = alive_, retry](std::shared_ptr<TrackPublisher> pub, LookupError, const std::string& why) {
+        if (!*alive || stopping_) return;
+        if (!pub) return retry(why);
+        relay::LocalSubscription::Callbacks cb;
+        cb.object = [s](const Object& o) {
+          ReceivedObject r;
+          r.location = o.location;
+          r.subgroup = o.subgroup;
+          r.publisher_priority = o.publisher_priority;
+          r.status = o.status;
+          r.properties = o.properties;
+          r.payload.assign(o.payload.data.begin(), o.payload.data.end());
+          r.datagram = o.datagram;
+          s->deliver(r);
+        };
+        cb.end = [this, s, alive](TrackEnd why) {
+          if (!*alive || stopping_) return;
+          if (why == TrackEnd::kTrackEnded) {
+            if (events_) events_("eos", s->track + ": the track ended");
+            return;
+          }
+          // Its publisher left (or a newer one took over): wait for the next one, bounded.
+          if (events_) events_("warning", s->track + ": its publisher left the relay; waiting for a new one");
+          s->local_wait_since = std::chrono::steady_clock::now();
+          loop_->add_timer(std::chrono::milliseconds(0), [this, s, alive] {  // not inside the track
+            if (*alive) attach_local(*s);
+          });
+        };
+        s->local_wait_since.reset();
+        s->local = std::make_unique<relay::LocalSubscription>(pub, std::move(cb), s->max_subgroup,
+                                                              s->groups_back.value_or(0));
+      });
+}
+
 void Connection::accept_publishes(std::function<ObjectCallback(const std::string& track)> acceptor) {
-  loop_.run_sync([&] { handler_->acceptor = std::move(acceptor); });
+  loop_->run_sync([&] { handler_->acceptor = std::move(acceptor); });
 }
 
 void Connection::after(std::chrono::milliseconds delay, std::function<void()> fn) {
-  loop_.post([this, delay, fn = std::move(fn)]() mutable { loop_.add_timer(delay, std::move(fn)); });
+  // Guarded: a relay's loop (attached) outlives this connection.
+  loop_->post([this, delay, fn = std::move(fn), alive = alive_]() mutable {
+    if (!*alive) return;
+    loop_->add_timer(delay, [fn = std::move(fn), alive] {
+      if (*alive) fn();
+    });
+  });
 }
 
 size_t Connection::subscriber_count(const std::shared_ptr<TrackPublisher>& t) {
   size_t n = 0;
-  loop_.run_sync([&] { n = t->subscriber_count(); });
+  loop_->run_sync([&] { n = t->subscriber_count(); });
   return n;
 }
 
@@ -462,6 +586,7 @@ void CommonProps::set(guint index, const GValue* v) {
     case 6: draft = g_value_get_int(v); break;
     case 10: reconnect = g_value_get_boolean(v); break;
     case 11: auth_token = str(); break;
+    case 12: relay = str(); break;
     default: break;  // read-only
   }
 }
@@ -483,6 +608,7 @@ void CommonProps::get(guint index, GValue* v, const Connection* conn) const {
       break;
     case 10: g_value_set_boolean(v, reconnect); break;
     case 11: str(auth_token); break;
+    case 12: str(relay); break;
     default: break;
   }
 }
@@ -498,6 +624,7 @@ Settings CommonProps::settings() const {
   s.draft = draft;
   s.reconnect = reconnect;
   s.auth_token = auth_token;
+  s.relay = relay;
   return s;
 }
 

@@ -15,9 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "moqt/relay/local_subscription.h"
 #include "moqt/session/client.h"
 
 namespace moqgst {
+
+struct RelayHost;
 
 enum class Mode { kCaller, kListener };
 
@@ -30,6 +33,7 @@ struct Settings {
   int draft = 0;              // 0 = any of 18, 16, 14
   std::string auth_token;
   bool reconnect = true;      // caller: re-establish a lost session with backoff (?reconnect=false: error)
+  std::string relay;          // attach to the moqrelay of this name in this process (no network)
 
   // Applies the URI's query (mode=listener, tls-insecure=true, tls-pin=HEX, draft=16, ...) on
   // top of the properties. Unknown keys are errors naming the key.
@@ -38,11 +42,11 @@ struct Settings {
 
 // The properties moqsink and moqsrc share, in the order gst_moq_install_common_properties()
 // installs them: uri, mode, cert-file, key-file, tls-pin, tls-insecure, draft, the read-only
-// port, cert-sha256, stats, then reconnect, auth-token. Accessed under the element's object lock.
+// port, cert-sha256, stats, then reconnect, auth-token, relay. Accessed under the element's object lock.
 class Connection;
 struct CommonProps {
-  static constexpr guint kCount = 12;
-  std::string uri, cert_file, key_file, tls_pin, auth_token;
+  static constexpr guint kCount = 13;
+  std::string uri, cert_file, key_file, tls_pin, auth_token, relay;
   Mode mode = Mode::kCaller;
   bool tls_insecure = false;
   bool reconnect = true;
@@ -78,6 +82,7 @@ class Connection {
 
   const ParsedUri& uri() const { return uri_; }
   bool listener() const { return settings_.mode == Mode::kListener; }
+  bool attached() const { return host_ != nullptr; }  // to an in-process moqrelay
   // Listener: the bound port (useful with port 0) and the certificate hash browsers pin.
   uint16_t port() const { return port_; }
   const std::string& cert_sha256() const { return cert_sha256_; }
@@ -122,14 +127,23 @@ class Connection {
   bool will_reconnect() const;
   void schedule_reconnect();
   void publish_track(const std::shared_ptr<moqt::session::TrackPublisher>& t);
+  // Attached to an in-process relay (loop thread): subscribe `sub` there, waiting a bounded time
+  // for its publisher.
+  void attach_local(TrackSub& sub);
   template <typename Target>
   void issue(Target& target, TrackSub& sub);
   static constexpr std::chrono::milliseconds kMinBackoff{250}, kMaxBackoff{8000};
+  // Attached: how long a subscription waits for its track to be published (or published again).
+  static constexpr std::chrono::milliseconds kLocalWait{10000}, kLocalRetry{100};
 
   Settings settings_;
   ParsedUri uri_;
   EventCallback events_;
-  moqt::quic::EventLoop loop_;
+  std::unique_ptr<moqt::quic::EventLoop> own_loop_;  // null when attached to a relay's
+  moqt::quic::EventLoop* loop_ = nullptr;            // ours or the relay's
+  std::shared_ptr<RelayHost> host_;                  // attached: keeps the relay's loop alive
+  uint64_t local_id_ = 0;                            // attached: our source id in the relay
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // loop thread
   moqt::session::TrackRegistry registry_;
   std::unique_ptr<moqt::session::Server> server_;
   std::unique_ptr<moqt::session::Client> client_;

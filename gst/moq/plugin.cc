@@ -1,6 +1,7 @@
-// The "moq" GStreamer plugin: moqsink and moqsrc.
+// The "moq" GStreamer plugin: moqsink, moqsrc and moqrelay.
 #include <gst/gst.h>
 
+#include "gstmoqrelay.h"
 #include "gstmoqsink.h"
 #include "gstmoqsrc.h"
 
@@ -9,7 +10,8 @@ static gboolean plugin_init(GstPlugin* plugin) {
   static const gchar* tags[] = {nullptr};
   if (!gst_meta_get_info("GstMoqLayerMeta")) gst_meta_register_custom("GstMoqLayerMeta", tags, nullptr, nullptr, nullptr);
   return gst_element_register(plugin, "moqsink", GST_RANK_PRIMARY, GST_TYPE_MOQ_SINK) &&
-         gst_element_register(plugin, "moqsrc", GST_RANK_PRIMARY, GST_TYPE_MOQ_SRC);
+         gst_element_register(plugin, "moqsrc", GST_RANK_PRIMARY, GST_TYPE_MOQ_SRC) &&
+         gst_element_register(plugin, "moqrelay", GST_RANK_NONE, GST_TYPE_MOQ_RELAY);
 }
 
 #define PACKAGE "moq-gst"

@@ -1,7 +1,8 @@
 // The GStreamer elements through a relay: x264 + Opus moqsink (caller: PUBLISH) -> the moqt-relay
 // daemon (a real process, real sockets on 127.0.0.1) -> moqsrc viewers at other drafts and
 // transports, decoding. A viewer joining mid-group decodes at once: the relay hands it the live
-// group from object 0 out of its cache, so it does not wait for the next keyframe.
+// group from object 0 out of its cache, so it does not wait for the next keyframe. Then the
+// moqrelay element: network peers and elements of its own process attached with relay=NAME.
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
@@ -73,11 +74,19 @@ struct RelayProcess {
   }
 };
 
+// gst_parse_launch gives a lone element itself: put it in a pipeline (which has a bus).
+GstElement* in_pipeline(GstElement* e) {
+  if (!e || GST_IS_PIPELINE(e)) return e;
+  GstElement* p = gst_pipeline_new(nullptr);
+  gst_bin_add(GST_BIN(p), e);
+  return p;
+}
+
 struct Pipeline {
   GstElement* p = nullptr;
   explicit Pipeline(const std::string& desc) {
     GError* err = nullptr;
-    p = gst_parse_launch(desc.c_str(), &err);
+    p = in_pipeline(gst_parse_launch(desc.c_str(), &err));
     EXPECT_TRUE(p) << desc << ": " << (err ? err->message : "?");
     if (err) g_error_free(err);
     if (p) {
@@ -189,6 +198,177 @@ TEST(RelayDaemon, ViewerJoiningMidGroupDecodesFromTheCachedGroupStart) {
     EXPECT_LT(first_ms[i], 1500) << "viewer " << i << " waited for a keyframe instead of starting at the cached group start";
     EXPECT_GE(frames[i], 16) << "viewer " << i << " goes on live";
   }
+}
+
+// --- the moqrelay element -----------------------------------------------------------------------
+
+// A pipeline holding one moqrelay called `name` on 127.0.0.1, any port.
+struct RelayElement : Pipeline {
+  guint port = 0;
+  std::string sha256;
+  explicit RelayElement(const std::string& name, const std::string& extra = "")
+      : Pipeline("moqrelay name=" + name + " address=127.0.0.1 port=0 drain-ms=300 " + extra), name_(name) {
+    if (!p) return;
+    GstElement* r = element();
+    gchar* hash = nullptr;
+    g_object_get(r, "port", &port, "cert-sha256", &hash, nullptr);
+    sha256 = hash ? hash : "";
+    g_free(hash);
+    gst_object_unref(r);
+    EXPECT_GT(port, 0u);
+    EXPECT_EQ(sha256.size(), 64u);
+  }
+  std::string url(const char* scheme, const std::string& query) const {
+    return std::string(scheme) + "://127.0.0.1:" + std::to_string(port) + "/live/cam?" + query;
+  }
+  std::string name_;
+  GstElement* element() { return gst_bin_get_by_name(GST_BIN(p), name_.c_str()); }
+  GstStructure* stats() {
+    GstElement* r = element();
+    GstStructure* st = nullptr;
+    g_object_get(r, "stats", &st, nullptr);
+    gst_object_unref(r);
+    return st;
+  }
+  // The "moq-relay" element messages so far, as "event detail" lines.
+  std::vector<std::string> events() {
+    std::vector<std::string> out;
+    GstBus* bus = gst_element_get_bus(p);
+    while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {
+      const GstStructure* st = gst_message_get_structure(m);
+      if (st && gst_structure_has_name(st, "moq-relay"))
+        out.push_back(std::string(gst_structure_get_string(st, "event")) + " " + gst_structure_get_string(st, "detail"));
+      gst_message_unref(m);
+    }
+    gst_object_unref(bus);
+    return out;
+  }
+};
+
+guint64 field(const GstStructure* st, const char* name) {
+  guint64 v = 0;
+  EXPECT_TRUE(st && gst_structure_get_uint64(st, name, &v)) << name;
+  return v;
+}
+
+size_t count_prefix(const std::vector<std::string>& lines, const std::string& prefix) {
+  size_t n = 0;
+  for (auto& l : lines) n += l.rfind(prefix, 0) == 0;
+  return n;
+}
+
+// One process hosts the relay, feeds its own program into it (moqsink relay=hub: no socket) and
+// taps it (moqsrc relay=hub); viewers at drafts 14 (WebTransport) and 18 (raw QUIC) watch the same
+// tracks over the network. The relay posts sessions and namespaces on the bus.
+TEST(RelayElement, ServesAttachedElementsAndNetworkViewersInOneProcess) {
+  RelayElement hub("hub");
+  ASSERT_GT(hub.port, 0u);
+  Pipeline pub(publisher("moqt://local/live/cam?relay=hub", 30));
+  Pipeline tap(viewer("moqt://local/live/cam?relay=hub"));
+  Pipeline v14(viewer(hub.url("https", "tls-pin=" + hub.sha256 + "&draft=14")));
+  Pipeline v18(viewer(hub.url("moqt", "tls-pin=" + hub.sha256 + "&draft=18")));
+  for (Pipeline* v : {&tap, &v14, &v18}) {
+    std::string err;
+    EXPECT_GE(v->pull("v", 60, 20s, &err), 60) << err;
+    EXPECT_GE(v->pull("a", 100, 10s, &err), 100) << err;
+    EXPECT_EQ(err, "");
+  }
+  EXPECT_EQ(pub.bus_error(), "");
+  GstStructure* st = hub.stats();
+  EXPECT_EQ(field(st, "sessions"), 2u) << "the attached elements are not sessions";
+  EXPECT_GE(field(st, "pushed-tracks"), 3u) << "video, audio and the catalog, published in-process";
+  EXPECT_EQ(field(st, "upstream-subscriptions"), 0u);
+  EXPECT_GE(field(st, "downstream-subscriptions"), 7u) << "2 network viewers x 3 tracks + the tap's 2";
+  EXPECT_GT(field(st, "bytes-out"), 100000u);
+  if (st) gst_structure_free(st);
+  const auto ev = hub.events();
+  std::string all;
+  for (auto& e : ev) all += e + "\n";
+  EXPECT_EQ(count_prefix(ev, "namespace-published live-cam"), 1u) << all;
+  EXPECT_EQ(count_prefix(ev, "session-opened draft-14 over WebTransport"), 1u);
+  EXPECT_EQ(count_prefix(ev, "session-opened draft-18 over raw QUIC"), 1u);
+}
+
+// A contributor publishes over the network (draft 16, WebTransport); the application taps the
+// track in-process (the relay subscribes upstream once) and also plays it with playbin.
+TEST(RelayElement, NetworkPublisherTappedInProcessAndPlayedByPlaybin) {
+  RelayElement hub("studio");
+  ASSERT_GT(hub.port, 0u);
+  Pipeline pub(publisher(hub.url("https", "tls-pin=" + hub.sha256 + "&draft=16"), 30));
+  std::this_thread::sleep_for(500ms);
+  Pipeline tap(viewer("moqt://local/live/cam?relay=studio"));
+  std::string err;
+  EXPECT_GE(tap.pull("v", 60, 20s, &err), 60) << err;
+  EXPECT_EQ(err, "");
+  Pipeline play("playbin uri=\"moqt://local/live/cam?relay=studio\" video-sink=\"appsink name=pv sync=false "
+                "max-buffers=2000\" audio-sink=fakesink");
+  GstElement* sink = nullptr;
+  g_object_get(play.p, "video-sink", &sink, nullptr);
+  ASSERT_TRUE(sink);
+  int frames = 0;
+  const auto end = Clock::now() + 20s;
+  while (frames < 30 && Clock::now() < end && (err = play.bus_error()).empty())
+    if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 50 * GST_MSECOND)) ++frames, gst_sample_unref(s);
+  gst_object_unref(sink);
+  EXPECT_GE(frames, 30) << "playbin through the in-process relay: " << err;
+  EXPECT_EQ(pub.bus_error(), "");
+}
+
+// playbin plays a moqt:// URI served by the moqt-relay daemon.
+TEST(RelayDaemon, PlaybinPlaysAMoqtUriThroughTheRelay) {
+  RelayProcess relay;
+  ASSERT_GT(relay.port, 0u);
+  Pipeline pub(publisher(relay.url("moqt", "tls-insecure=true"), 30));
+  std::this_thread::sleep_for(500ms);
+  Pipeline play("playbin uri=\"" + relay.url("moqt", "tls-pin=" + relay.sha256) +
+                "\" video-sink=\"appsink name=pv sync=false max-buffers=2000\" audio-sink=fakesink");
+  GstElement* sink = nullptr;
+  g_object_get(play.p, "video-sink", &sink, nullptr);
+  ASSERT_TRUE(sink);
+  int frames = 0;
+  std::string err;
+  const auto end = Clock::now() + 20s;
+  while (frames < 30 && Clock::now() < end && (err = play.bus_error()).empty())
+    if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 50 * GST_MSECOND)) ++frames, gst_sample_unref(s);
+  gst_object_unref(sink);
+  EXPECT_GE(frames, 30) << err;
+}
+
+// Bad settings fail the state change with an error naming the property.
+TEST(RelayElement, BadSettingsNameTheProperty) {
+  auto failure = [](const std::string& desc) {
+    GError* err = nullptr;
+    GstElement* p = in_pipeline(gst_parse_launch(desc.c_str(), &err));
+    EXPECT_TRUE(p) << desc;
+    if (err) g_error_free(err);
+    if (!p) return std::string();
+    EXPECT_EQ(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << desc;
+    std::string text;
+    GstBus* bus = gst_element_get_bus(p);
+    while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+      GError* e = nullptr;
+      gchar* dbg = nullptr;
+      gst_message_parse_error(m, &e, &dbg);
+      text += std::string(e->message) + " / " + (dbg ? dbg : "") + "\n";
+      g_error_free(e);
+      g_free(dbg);
+      gst_message_unref(m);
+    }
+    gst_object_unref(bus);
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+    return text;
+  };
+  EXPECT_NE(failure("moqrelay cert-file=/nonexistent.pem").find("key-file"), std::string::npos);
+  EXPECT_NE(failure("moqrelay cert-file=/nonexistent.pem key-file=/nonexistent.key").find("cert-file"),
+            std::string::npos);
+  EXPECT_NE(failure("moqrelay draft=15").find("draft"), std::string::npos);
+  EXPECT_NE(failure("videotestsrc ! x264enc ! moqsink uri=moqt://local/live/cam?relay=nobody").find("'relay'"),
+            std::string::npos);
+  RelayElement taken("taken");
+  ASSERT_GT(taken.port, 0u);
+  EXPECT_NE(failure("moqrelay address=127.0.0.1 port=" + std::to_string(taken.port)).find("'port'"),
+            std::string::npos);
 }
 
 }  // namespace

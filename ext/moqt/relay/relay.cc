@@ -30,20 +30,22 @@ struct Relay::Peer : session::SessionHandler {
 
   void on_ready(wire::Draft d) override {
     ready = true;
-    r.log("session " + std::to_string(id) + " open: " + std::string(draft_name(d)) + " over " +
-          (s.webtransport() ? "WebTransport" : "raw QUIC") +
-          (s.peer_implementation().empty() ? "" : " (" + s.peer_implementation() + ")"));
+    const std::string what = std::string(draft_name(d)) + " over " + (s.webtransport() ? "WebTransport" : "raw QUIC") +
+                             (s.peer_implementation().empty() ? "" : " (" + s.peer_implementation() + ")");
+    r.log("session " + std::to_string(id) + " open: " + what);
+    r.event(RelayEvent::Kind::kSessionOpened, id, what);
   }
   void on_closed(uint64_t code, const std::string& reason) override {
-    r.log("session " + std::to_string(id) + " closed: code " + std::to_string(code) +
-          (reason.empty() ? "" : " (" + reason + ")"));
+    const std::string what = "code " + std::to_string(code) + (reason.empty() ? "" : " (" + reason + ")");
+    r.log("session " + std::to_string(id) + " closed: " + what);
+    if (ready) r.event(RelayEvent::Kind::kSessionClosed, id, what);
     r.peer_closed(*this);  // destroys this
   }
   bool on_namespace_published(const TrackNamespace& ns) override {
-    r.add_namespace(*this, ns);
+    r.add_namespace(id, ns);
     return true;
   }
-  void on_namespace_done(const TrackNamespace& ns) override { r.drop_namespace(*this, ns); }
+  void on_namespace_done(const TrackNamespace& ns) override { r.drop_namespace(id, ns); }
   session::SubscriptionHandler* on_incoming_publish(const FullTrackName& name) override {
     return r.incoming_publish(*this, name);
   }
@@ -54,11 +56,17 @@ struct Relay::Track {
   std::shared_ptr<TrackPublisher> pub;
   std::unique_ptr<UpstreamTrack> up;
   Peer* source = nullptr;              // the publisher's session (null once it closed)
+  SourceId local = 0;                  // or the in-process publisher of a local track
   std::optional<uint64_t> request_id;  // our SUBSCRIBE there (pulled tracks)
   bool pushed = false;                 // the publisher PUBLISHed it
   bool ready = false;
   std::vector<Answer> waiting;  // requests waiting for the upstream's answer
   quic::EventLoop::TimerId linger = 0;
+};
+
+struct Relay::Local {
+  std::string label;
+  std::map<TrackNamespace, int> ns_refs;  // namespaces of its tracks
 };
 
 struct Relay::Held {
@@ -99,6 +107,10 @@ void Relay::log(const std::string& line) {
   else std::fprintf(stderr, "moqt-relay: %s\n", line.c_str());
 }
 
+void Relay::event(RelayEvent::Kind kind, SourceId id, const std::string& detail) {
+  if (events_) events_(RelayEvent{kind, id, detail});
+}
+
 session::SessionHandler* Relay::on_session(Session& s) {
   auto p = std::make_unique<Peer>(*this, s, next_source_++);
   Peer* raw = p.get();
@@ -119,7 +131,7 @@ void Relay::peer_closed(Peer& p) {
   // Everything it registered goes at once: a new publisher of its namespaces is served now.
   for (auto& [rid, w] : p.watches) namespaces_.unwatch(w);
   p.watches.clear();
-  namespaces_.remove_source(p.id);
+  drop_all_namespaces(p.id);
   for (auto& [k, t] : tracks_)
     if (t->source == &p) t->source = nullptr;  // its subscriptions ended with the session
   sources_.erase(p.id);
@@ -157,39 +169,70 @@ RelayStats Relay::stats() const {
 
 // --- sources ---------------------------------------------------------------------------------
 
-void Relay::add_namespace(Peer& p, const TrackNamespace& ns) {
-  if (++p.ns_refs[ns] == 1) namespaces_.add(ns, p.id);
+std::map<TrackNamespace, int>* Relay::ns_refs(SourceId id) {
+  if (auto it = sources_.find(id); it != sources_.end()) return &it->second->ns_refs;
+  if (auto it = locals_.find(id); it != locals_.end()) return &it->second->ns_refs;
+  return nullptr;
+}
+
+void Relay::add_namespace(SourceId id, const TrackNamespace& ns) {
+  auto* refs = ns_refs(id);
+  if (!refs) return;
+  if (++(*refs)[ns] == 1) {
+    namespaces_.add(ns, id);
+    event(RelayEvent::Kind::kNamespacePublished, id, wire::to_string(ns));
+  }
   if (!held_.empty()) retry_held();
 }
 
-void Relay::drop_namespace(Peer& p, const TrackNamespace& ns) {
-  auto it = p.ns_refs.find(ns);
-  if (it == p.ns_refs.end()) return;
+void Relay::drop_namespace(SourceId id, const TrackNamespace& ns) {
+  auto* refs = ns_refs(id);
+  if (!refs) return;
+  auto it = refs->find(ns);
+  if (it == refs->end()) return;
   if (--it->second > 0) return;
-  p.ns_refs.erase(it);
-  namespaces_.remove(ns, p.id);
+  refs->erase(it);
+  namespaces_.remove(ns, id);
+  event(RelayEvent::Kind::kNamespaceDone, id, wire::to_string(ns));
+}
+
+void Relay::drop_all_namespaces(SourceId id) {
+  if (auto* refs = ns_refs(id)) {
+    for (auto& [ns, n] : *refs) event(RelayEvent::Kind::kNamespaceDone, id, wire::to_string(ns));
+    refs->clear();
+  }
+  namespaces_.remove_source(id);
+}
+
+void Relay::take_over(const TrackKey& key, const std::string& by) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end()) return;
+  Track& old = *it->second;
+  if (!old.pub->finished()) {
+    // The newest publisher wins: a restarted encoder must not wait for its dead predecessor's
+    // idle timeout. The old source's subscribers get PUBLISH_DONE and subscribe again.
+    log("PUBLISH of " + wire::to_string(old.name) + " from " + by + " replaces " +
+        (old.source ? "session " + std::to_string(old.source->id) + "'s"
+         : old.local ? "in-process " + std::to_string(old.local) + "'s"
+                     : "the old one"));
+    if (old.pushed && old.source) {
+      old.source->s.unsubscribe_handler(old.up.get());
+      drop_namespace(old.source->id, key.first);
+    } else if (old.local) {
+      drop_namespace(old.local, key.first);
+    }
+  }
+  retire(key);
 }
 
 session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackName& name) {
   const TrackKey key{name.ns, name.name};
-  if (auto it = tracks_.find(key); it != tracks_.end() && !it->second->pub->finished()) {
-    // The newest publisher wins: a restarted encoder must not wait for its dead predecessor's
-    // idle timeout. The old source's subscribers get PUBLISH_DONE and subscribe again.
-    Track& old = *it->second;
-    log("PUBLISH of " + wire::to_string(name) + " from session " + std::to_string(p.id) + " replaces " +
-        (old.source ? "session " + std::to_string(old.source->id) + "'s" : "the old one"));
-    if (old.pushed && old.source) {
-      old.source->s.unsubscribe_handler(old.up.get());
-      drop_namespace(*old.source, name.ns);
-    }
-    retire(key);
-  }
+  take_over(key, "session " + std::to_string(p.id));
   if (tracks_.size() >= cfg_.max_tracks) {
     log("PUBLISH of " + wire::to_string(name) + " refused: max-tracks reached");
     ++closed_.limit_hits;
     return nullptr;
   }
-  if (auto it = tracks_.find(key); it != tracks_.end()) retire(key);  // a finished one
   auto t = std::make_unique<Track>();
   t->name = name;
   session::TrackOptions o;
@@ -205,13 +248,82 @@ session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackNa
   });
   UpstreamTrack* handler = t->up.get();
   tracks_[key] = std::move(t);
-  add_namespace(p, name.ns);
+  add_namespace(p.id, name.ns);
   return handler;
+}
+
+// --- in-process publishers and subscribers -----------------------------------------------------
+
+SourceId Relay::add_local(const std::string& label) {
+  const SourceId id = next_source_++;
+  auto l = std::make_unique<Local>();
+  l->label = label;
+  locals_[id] = std::move(l);
+  return id;
+}
+
+void Relay::remove_local(SourceId id) {
+  if (!locals_.count(id)) return;
+  std::vector<TrackKey> mine;
+  for (auto& [k, t] : tracks_)
+    if (t->local == id) mine.push_back(k);
+  for (const TrackKey& k : mine) retire(k);
+  for (auto it = held_.begin(); it != held_.end();) {
+    if ((*it)->asker != id) {
+      ++it;
+      continue;
+    }
+    if ((*it)->timer) loop_.cancel_timer((*it)->timer);
+    it = held_.erase(it);
+  }
+  drop_all_namespaces(id);
+  locals_.erase(id);
+}
+
+bool Relay::publish_local(SourceId id, std::shared_ptr<TrackPublisher> pub) {
+  auto l = locals_.find(id);
+  if (l == locals_.end()) return false;
+  const FullTrackName name = pub->name();
+  const TrackKey key{name.ns, name.name};
+  take_over(key, "in-process " + std::to_string(id) + " (" + l->second->label + ")");
+  if (tracks_.size() >= cfg_.max_tracks) {
+    log("in-process publish of " + wire::to_string(name) + " refused: max-tracks reached");
+    ++closed_.limit_hits;
+    return false;
+  }
+  auto t = std::make_unique<Track>();
+  t->name = name;
+  t->pub = std::move(pub);  // the publisher's own track is the cache: nothing is copied
+  t->local = id;
+  t->pushed = true;
+  t->ready = true;
+  tracks_[key] = std::move(t);
+  add_namespace(id, name.ns);
+  return true;
+}
+
+void Relay::unpublish_local(SourceId id, const FullTrackName& name) {
+  const TrackKey key{name.ns, name.name};
+  auto it = tracks_.find(key);
+  if (it == tracks_.end() || it->second->local != id) return;
+  retire(key);
+  drop_namespace(id, name.ns);
+}
+
+void Relay::find_local(SourceId id, const FullTrackName& name, RequestFor why, Answer answer) {
+  if (!locals_.count(id)) return answer(nullptr, LookupError::kInternal, "not attached to the relay");
+  find(id, name, why, std::move(answer));
 }
 
 // --- requests --------------------------------------------------------------------------------
 
 void Relay::find_track(Session& asker, const FullTrackName& name, RequestFor why, Answer answer) {
+  auto p = peers_.find(&asker);
+  if (p == peers_.end()) return answer(nullptr, LookupError::kInternal, "session not known");
+  find(p->second->id, name, why, std::move(answer));
+}
+
+void Relay::find(SourceId asker, const FullTrackName& name, RequestFor why, Answer answer) {
   const TrackKey key{name.ns, name.name};
   if (auto it = tracks_.find(key); it != tracks_.end() && !it->second->pub->finished()) {
     Track& t = *it->second;
@@ -226,7 +338,14 @@ void Relay::find_track(Session& asker, const FullTrackName& name, RequestFor why
     return;
   }
   const std::optional<SourceId> src = namespaces_.route(name.ns);
-  Peer* source = src ? sources_[*src] : nullptr;
+  if (src && locals_.count(*src)) {
+    // An in-process publisher's tracks are all in tracks_ already.
+    ++closed_.requests_refused;
+    return answer(nullptr, LookupError::kDoesNotExist, "no track '" + name.name + "' in " + wire::to_string(name.ns));
+  }
+  Peer* source = nullptr;
+  if (src)
+    if (auto it = sources_.find(*src); it != sources_.end()) source = it->second;
   if (!source) {
     if (cfg_.hold.count() > 0) {
       if (held_.size() >= cfg_.max_held) {
@@ -236,7 +355,7 @@ void Relay::find_track(Session& asker, const FullTrackName& name, RequestFor why
         return answer(nullptr, LookupError::kExcessiveLoad, "too many requests waiting for publishers");
       }
       auto h = std::make_unique<Held>();
-      h->asker = peers_.at(&asker)->id;
+      h->asker = asker;
       h->name = name;
       h->why = why;
       h->answer = std::move(answer);
@@ -255,7 +374,7 @@ void Relay::find_track(Session& asker, const FullTrackName& name, RequestFor why
     ++closed_.requests_refused;
     return answer(nullptr, LookupError::kDoesNotExist, "no publisher for " + wire::to_string(name.ns));
   }
-  if (&source->s == &asker) {
+  if (source->id == asker) {
     ++closed_.requests_refused;
     return answer(nullptr, LookupError::kDoesNotExist, "the namespace is the requester's own");
   }
@@ -313,7 +432,7 @@ void Relay::upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t
   // Failed or ended: whoever waits hears it; the track goes (its subscribers got PUBLISH_DONE).
   std::vector<Answer> waiting = std::move(t.waiting);
   t.request_id.reset();  // nothing to unsubscribe
-  if (t.pushed && t.source) drop_namespace(*t.source, t.name.ns);
+  if (t.pushed && t.source) drop_namespace(t.source->id, t.name.ns);
   retire(key);
   const LookupError le = e == UpstreamTrack::Event::kEnded ? LookupError::kDoesNotExist
                          : (code == 0x4 || code == 0x10) ? LookupError::kDoesNotExist
@@ -373,9 +492,8 @@ void Relay::retry_held() {
   }
   for (auto& h : ready) {
     if (h->timer) loop_.cancel_timer(h->timer);
-    auto asker = sources_.find(h->asker);
-    if (asker == sources_.end()) continue;  // the asker is gone
-    find_track(asker->second->s, h->name, h->why, std::move(h->answer));
+    if (!sources_.count(h->asker) && !locals_.count(h->asker)) continue;  // the asker is gone
+    find(h->asker, h->name, h->why, std::move(h->answer));
   }
 }
 

@@ -42,6 +42,14 @@ struct RelayConfig {
   size_t max_tracks = 10000;  // relayed tracks at once
 };
 
+// What the relay tells its front end (the moqrelay element posts these on the bus).
+struct RelayEvent {
+  enum class Kind : uint8_t { kSessionOpened, kSessionClosed, kNamespacePublished, kNamespaceDone };
+  Kind kind;
+  uint64_t source = 0;  // the session's (or in-process publisher's) id, as in the log lines
+  std::string detail;   // opened: draft and transport; closed: code and reason; else the namespace
+};
+
 struct RelayStats {
   size_t sessions = 0;
   size_t tracks = 0;                    // relayed tracks (pulled and pushed)
@@ -69,6 +77,20 @@ class Relay : public session::TrackSource {
   RelayStats stats() const;
   // One line per event worth a log (sessions opening and closing, limits hit); default: stderr.
   void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+  void set_events(std::function<void(const RelayEvent&)> cb) { events_ = std::move(cb); }
+
+  // --- In-process publishers and subscribers (e.g. moqsink / moqsrc in the relay's process): no
+  // session, no copies. A local source owns namespaces and tracks like a session does.
+  SourceId add_local(const std::string& label);
+  // What it published ends (its subscribers get PUBLISH_DONE); its waiting requests are dropped.
+  void remove_local(SourceId id);
+  // Serves `t` as a track `id` published (like a PUBLISH: the newest publisher of a name wins).
+  // The caller keeps writing into `t` on this loop. False (and logged) if a limit refuses it.
+  bool publish_local(SourceId id, std::shared_ptr<session::TrackPublisher> t);
+  void unpublish_local(SourceId id, const wire::FullTrackName& name);
+  // Like a request from a session: answered with the track (subscribed upstream if need be);
+  // subscribe to it with a LocalSubscription.
+  void find_local(SourceId id, const wire::FullTrackName& name, session::RequestFor why, Answer answer);
 
   // Sends GOAWAY (naming `new_uri`, "" = reconnect here) to every session (and to any that
   // connects meanwhile); `done` runs once all have left, or after `grace`, when the rest is closed.
@@ -86,13 +108,19 @@ class Relay : public session::TrackSource {
   struct Peer;   // one session: publisher, subscriber or both
   struct Track;  // one relayed track
   struct Held;   // a request waiting for its namespace's publisher
+  struct Local;  // an in-process publisher or subscriber
   using TrackKey = std::pair<TrackNamespace, std::string>;
 
   explicit Relay(quic::EventLoop& loop);
   session::SessionHandler* on_session(session::Session& s);
   void peer_closed(Peer& p);
-  void add_namespace(Peer& p, const TrackNamespace& ns);
-  void drop_namespace(Peer& p, const TrackNamespace& ns);
+  std::map<TrackNamespace, int>* ns_refs(SourceId id);
+  void add_namespace(SourceId id, const TrackNamespace& ns);
+  void drop_namespace(SourceId id, const TrackNamespace& ns);
+  void drop_all_namespaces(SourceId id);
+  // A new publisher of `key` takes it over from whoever published it before.
+  void take_over(const TrackKey& key, const std::string& by);
+  void find(SourceId asker, const wire::FullTrackName& name, session::RequestFor why, Answer answer);
   session::SubscriptionHandler* incoming_publish(Peer& p, const wire::FullTrackName& name);
   void subscribe_upstream(Peer& source, const wire::FullTrackName& name, Answer answer);
   void upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t code, const std::string& reason);
@@ -101,13 +129,16 @@ class Relay : public session::TrackSource {
   void retry_held();
   void check_drain();
   void log(const std::string& line);
+  void event(RelayEvent::Kind kind, SourceId id, const std::string& detail);
 
   quic::EventLoop& loop_;
   RelayConfig cfg_;
   std::function<void(const std::string&)> log_;
+  std::function<void(const RelayEvent&)> events_;
   NamespaceTable namespaces_;
   std::map<session::Session*, std::unique_ptr<Peer>> peers_;
   std::map<SourceId, Peer*> sources_;
+  std::map<SourceId, std::unique_ptr<Local>> locals_;
   SourceId next_source_ = 1;
   std::map<TrackKey, std::unique_ptr<Track>> tracks_;
   std::vector<std::unique_ptr<Track>> retired_;  // destroyed on the next loop turn
