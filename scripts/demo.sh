@@ -1,33 +1,42 @@
 #!/usr/bin/env bash
 # The main demo (called by `scripts/setup.sh demo` after install + build).
-# 1. GStreamer: a moqsink pipeline (x264 video + Opus audio, a camera stand-in) is the origin on
-#    127.0.0.1; moqsrc pipelines play it over raw QUIC (moqt://) and WebTransport (https://): the
-#    catalog gives them a video and an audio pad, real decoders, and they print what they saw. (No relay yet: players connect to the publishing pipeline.)
+# 1. GStreamer through the relay: the moqt-relay daemon listens on 127.0.0.1; a moqsink pipeline
+#    (x264 video + Opus audio, a camera stand-in) publishes to it (PUBLISH, draft 16); moqsrc
+#    pipelines play through it over raw QUIC (moqt://, draft 18) and WebTransport (https://,
+#    draft 14): the catalog gives them a video and an audio pad, real decoders, and they print
+#    what they saw. The relay holds one upstream subscription per track however many play.
 # 2. The engine alone: a clock publisher and subscribers at each draft over both transports.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 clock="$here/build/tools/moqt-clock"
+relay="$here/build/tools/moqt-relay"
 out=$(mktemp -d)
 pub=""
 gpub=""
-trap 'kill $pub $gpub 2>/dev/null || true; rm -rf "$out"' EXIT
+rel=""
+trap 'kill $pub $gpub $rel 2>/dev/null || true; rm -rf "$out"' EXIT
 export GST_PLUGIN_PATH="$here/build/gst/moq${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 status=0
 
-echo "[demo] GStreamer publish -> play: videotestsrc ! x264enc + audiotestsrc ! opusenc -> moqsink (listener) <- moqsrc -> avdec_h264 + opusdec"
-gst-launch-1.0 -v videotestsrc is-live=true ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! \
-  x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! video/x-h264,stream-format=byte-stream,alignment=au ! \
-  moqsink name=s uri='moqt://127.0.0.1:0/live/cam?mode=listener' \
-  audiotestsrc is-live=true wave=ticks ! audioconvert ! opusenc ! s. >"$out/gpub.log" 2>&1 &
-gpub=$!
-for _ in $(seq 100); do grep -q "GstMoqSink:s: port = " "$out/gpub.log" && break; sleep 0.1; done
-gport=$(sed -n 's/.*GstMoqSink:s: port = \([0-9]*\).*/\1/p' "$out/gpub.log" | head -1)
-if [ -z "$gport" ]; then
-  cat "$out/gpub.log"; echo "[demo] the GStreamer publisher did not start"; status=1
+echo "[demo] relay: moqt-relay --listen 127.0.0.1:0 (raw QUIC and WebTransport, drafts 14/16/18)"
+"$relay" --listen 127.0.0.1:0 --drain-ms 500 >"$out/relay.json" 2>"$out/relay.log" &
+rel=$!
+for _ in $(seq 50); do [ -s "$out/relay.json" ] && break; sleep 0.1; done
+rport=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$out/relay.json")
+rhash=$(sed -n 's/.*"sha256":"\([0-9a-f]*\)".*/\1/p' "$out/relay.json")
+if [ -z "$rport" ]; then
+  cat "$out/relay.log"; echo "[demo] the relay did not start"; status=1
 else
-  echo "[demo] publisher pipeline listening on 127.0.0.1:$gport (namespace live/cam: catalog, video, audio tracks)"
-  for url in "moqt://127.0.0.1:$gport/live/cam?tls-insecure=true" "https://127.0.0.1:$gport/live/cam?tls-insecure=true"; do
-    echo "[demo] player: moqsrc uri='$url' -> src_video ! avdec_h264 (90 frames), src_audio ! opusdec (150 frames)"
+  echo "[demo] relay on 127.0.0.1:$rport, certificate sha256 $rhash"
+  echo "[demo] GStreamer publisher: videotestsrc ! x264enc + audiotestsrc ! opusenc -> moqsink -> moqt://127.0.0.1:$rport/live/cam (draft 16)"
+  gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 ! \
+    x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! video/x-h264,stream-format=byte-stream,alignment=au ! \
+    moqsink name=s uri="moqt://127.0.0.1:$rport/live/cam?tls-pin=$rhash&draft=16" \
+    audiotestsrc is-live=true wave=ticks ! audioconvert ! opusenc ! s. >"$out/gpub.log" 2>&1 &
+  gpub=$!
+  sleep 1
+  for url in "moqt://127.0.0.1:$rport/live/cam?tls-pin=$rhash&draft=18" "https://127.0.0.1:$rport/live/cam?tls-pin=$rhash&draft=14"; do
+    echo "[demo] player through the relay: moqsrc uri='$url' -> src_video ! avdec_h264 (90 frames), src_audio ! opusdec (150 frames)"
     if timeout 30 gst-launch-1.0 -v moqsrc name=r uri="$url" \
         r.src_video ! queue ! h264parse ! avdec_h264 ! identity eos-after=90 ! fakesink name=v silent=false \
         r.src_audio ! queue ! opusdec ! identity eos-after=150 ! fakesink name=a silent=false >"$out/play.log" 2>&1; then
@@ -39,11 +48,17 @@ else
       echo "    decoded 90 video frames ($caps), last $last; 150 audio buffers ($acaps)"
       [ -n "$caps" ] && [ -n "$acaps" ] || status=1
     else
-      tail -5 "$out/play.log" | sed 's/^/    /'; status=1
+      tail -5 "$out/play.log" | sed 's/^/    /'; tail -5 "$out/gpub.log" | sed 's/^/    publisher: /'; status=1
     fi
   done
+  kill -USR1 $rel 2>/dev/null || true
+  sleep 0.2
+  grep 'stats:' "$out/relay.log" | tail -1 | sed 's/^/    /'
+  kill $gpub 2>/dev/null || true
+  kill -TERM $rel 2>/dev/null || true
+  wait $rel 2>/dev/null || true
+  grep -E 'session [0-9]+ (open|closed)' "$out/relay.log" | head -6 | sed 's/^/    /'
 fi
-kill $gpub 2>/dev/null || true
 
 echo "[demo] MoQT engine: clock track over raw QUIC and WebTransport at drafts 14, 16, 18"
 "$clock" publish --listen 127.0.0.1:0 --interval-ms 200 >"$out/pub.json" 2>"$out/pub.log" &
@@ -61,5 +76,5 @@ for url in "moqt://127.0.0.1:$port/moq" "https://127.0.0.1:$port/moq"; do
     fi
   done
 done
-[ $status = 0 ] && echo "[demo] every player decoded the video and every subscriber received the clock" || echo "[demo] FAILED"
+[ $status = 0 ] && echo "[demo] every player decoded the video through the relay and every subscriber received the clock" || echo "[demo] FAILED"
 exit $status
