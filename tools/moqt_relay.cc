@@ -37,6 +37,9 @@ struct Options {
   gchar* key = nullptr;
   gchar* wt_path = nullptr;
   gchar* goaway_uri = nullptr;
+  gchar* upstream = nullptr;
+  gchar* upstream_pin = nullptr;
+  gboolean upstream_insecure = FALSE;
   int draft = -1;
   int cache_groups = -1;
   int cache_mb = -1;
@@ -108,6 +111,9 @@ int main(int argc, char** argv) {
       {"drain-ms", 0, 0, G_OPTION_ARG_INT, &o.drain_ms, "On SIGINT/SIGTERM: GOAWAY, then close what is left after this long (default 5000)", "MS"},
       {"goaway-uri", 0, 0, G_OPTION_ARG_STRING, &o.goaway_uri, "The URI the shutdown GOAWAY names (default: none)", "URI"},
       {"idle-timeout-ms", 0, 0, G_OPTION_ARG_INT, &o.idle_timeout_ms, "Close a silent session after this long (default 10000)", "MS"},
+      {"upstream", 'u', 0, G_OPTION_ARG_STRING, &o.upstream, "Chain: send requests for namespaces nobody announced here to this relay or origin (moqt://HOST:PORT/PATH or https://...)", "URL"},
+      {"upstream-pin", 0, 0, G_OPTION_ARG_STRING, &o.upstream_pin, "Accept only this upstream certificate SHA-256 (hex)", "HEX"},
+      {"upstream-insecure", 0, 0, G_OPTION_ARG_NONE, &o.upstream_insecure, "Do not verify the upstream's certificate", nullptr},
       {"stats-interval", 0, 0, G_OPTION_ARG_INT, &o.stats_interval_s, "Print the stats every S seconds (default 0: only on SIGUSR1)", "S"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   GOptionContext* ctx = g_option_context_new("- MoQT relay (raw QUIC and WebTransport, drafts 14/16/18)");
@@ -151,6 +157,16 @@ int main(int argc, char** argv) {
   const std::string goaway_uri = pick(o.goaway_uri, kf, "goaway-uri", "");
   const int stats_interval = pick(o.stats_interval_s, kf, "stats-interval", 0);
   const std::string cert_file = pick(o.cert, kf, "cert", ""), key_file = pick(o.key, kf, "key", "");
+  cfg.upstream = pick(o.upstream, kf, "upstream", "");
+  const std::string upstream_pin = pick(o.upstream_pin, kf, "upstream-pin", "");
+  const bool upstream_insecure =
+      o.upstream_insecure || (kf && g_key_file_get_boolean(kf, "relay", "upstream-insecure", nullptr));
+  if (!upstream_pin.empty()) {
+    cfg.upstream_client.verify = quic::VerifyMode::kPinnedSha256;
+    cfg.upstream_client.pinned_sha256 = upstream_pin;
+  } else if (upstream_insecure) {
+    cfg.upstream_client.verify = quic::VerifyMode::kInsecure;
+  }
   if (kf) g_key_file_free(kf);
 
   std::string err;

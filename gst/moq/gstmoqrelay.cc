@@ -17,7 +17,8 @@ GST_DEBUG_CATEGORY_STATIC(moq_relay_debug);
 #define GST_CAT_DEFAULT moq_relay_debug
 
 struct RelayProps {
-  std::string address = "0.0.0.0", cert_file, key_file, goaway_uri, wt_path;
+  std::string address = "0.0.0.0", cert_file, key_file, goaway_uri, wt_path, upstream, upstream_pin;
+  bool upstream_insecure = false;
   guint port = 4443;
   gint draft = 0;
   guint cache_groups = 8, cache_mb = 64, linger_ms = 2000, hold_ms = 0, max_sessions = 1000, max_tracks = 10000,
@@ -35,7 +36,7 @@ struct _GstMoqRelay {
 enum {
   PROP_0, PROP_ADDRESS, PROP_PORT, PROP_CERT_FILE, PROP_KEY_FILE, PROP_CERT_SHA256, PROP_DRAFT, PROP_WT_PATH,
   PROP_CACHE_GROUPS, PROP_CACHE_MB, PROP_LINGER_MS, PROP_HOLD_MS, PROP_MAX_SESSIONS, PROP_MAX_TRACKS, PROP_DRAIN_MS,
-  PROP_GOAWAY_URI, PROP_IDLE_TIMEOUT_MS, PROP_STATS
+  PROP_GOAWAY_URI, PROP_IDLE_TIMEOUT_MS, PROP_STATS, PROP_UPSTREAM, PROP_UPSTREAM_PIN, PROP_UPSTREAM_INSECURE
 };
 
 G_DEFINE_TYPE(GstMoqRelay, gst_moq_relay, GST_TYPE_ELEMENT)
@@ -78,7 +79,15 @@ static gboolean gst_moq_relay_start(GstMoqRelay* self) {
   cfg.server.max_sessions = p.max_sessions;
   cfg.max_tracks = p.max_tracks;
   cfg.server.quic.idle_timeout = std::chrono::milliseconds(p.idle_timeout_ms);
+  cfg.upstream = p.upstream;
+  if (!p.upstream_pin.empty()) {
+    cfg.upstream_client.verify = quic::VerifyMode::kPinnedSha256;
+    cfg.upstream_client.pinned_sha256 = p.upstream_pin;
+  } else if (p.upstream_insecure) {
+    cfg.upstream_client.verify = quic::VerifyMode::kInsecure;
+  }
   std::string err;
+  if (!p.upstream.empty() && !session::MoqUrl::parse(p.upstream, &err)) return fail("upstream", err);
   std::optional<quic::CertificatePem> cert =
       p.cert_file.empty() ? quic::generate_self_signed({"localhost", "127.0.0.1", "::1"}, 14, &err)
                           : quic::load_pem_files(p.cert_file, p.key_file, &err);
@@ -166,7 +175,8 @@ static GstStructure* gst_moq_relay_stats(std::shared_ptr<RelayHost> host) {
       "objects-dropped", G_TYPE_UINT64, guint64(s.objects_dropped), "streams-reset-congestion", G_TYPE_UINT64,
       guint64(s.streams_reset_congestion), "streams-reset-timeout", G_TYPE_UINT64, guint64(s.streams_reset_timeout),
       "requests-refused", G_TYPE_UINT64, guint64(s.requests_refused), "limit-hits", G_TYPE_UINT64,
-      guint64(s.limit_hits), nullptr);
+      guint64(s.limit_hits), "upstream-connected", G_TYPE_BOOLEAN, gboolean(s.upstream_connected),
+      "upstream-connects", G_TYPE_UINT64, guint64(s.upstream_connects), nullptr);
 }
 
 static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
@@ -194,6 +204,9 @@ static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GP
     case PROP_DRAIN_MS: p.drain_ms = g_value_get_uint(v); break;
     case PROP_GOAWAY_URI: p.goaway_uri = str(); break;
     case PROP_IDLE_TIMEOUT_MS: p.idle_timeout_ms = g_value_get_uint(v); break;
+    case PROP_UPSTREAM: p.upstream = str(); break;
+    case PROP_UPSTREAM_PIN: p.upstream_pin = str(); break;
+    case PROP_UPSTREAM_INSECURE: p.upstream_insecure = g_value_get_boolean(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -222,6 +235,9 @@ static void gst_moq_relay_get_property(GObject* o, guint id, GValue* v, GParamSp
     case PROP_DRAIN_MS: g_value_set_uint(v, p.drain_ms); break;
     case PROP_GOAWAY_URI: str(p.goaway_uri); break;
     case PROP_IDLE_TIMEOUT_MS: g_value_set_uint(v, p.idle_timeout_ms); break;
+    case PROP_UPSTREAM: str(p.upstream); break;
+    case PROP_UPSTREAM_PIN: str(p.upstream_pin); break;
+    case PROP_UPSTREAM_INSECURE: g_value_set_boolean(v, p.upstream_insecure); break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK(self);  // not across the loop round trip
       g_value_take_boxed(v, gst_moq_relay_stats(host));
@@ -275,6 +291,14 @@ static void gst_moq_relay_class_init(GstMoqRelayClass* klass) {
   g_object_class_install_property(g, PROP_DRAIN_MS, g_param_spec_uint("drain-ms", "Drain", "On stop: GOAWAY, then close what is left after this long (ms)", 0, 600000, d.drain_ms, rw));
   g_object_class_install_property(g, PROP_GOAWAY_URI, g_param_spec_string("goaway-uri", "GOAWAY URI", "The URI the shutdown GOAWAY names (none = reconnect here)", nullptr, rw));
   g_object_class_install_property(g, PROP_IDLE_TIMEOUT_MS, g_param_spec_uint("idle-timeout-ms", "Idle timeout", "Close a silent session after this long (ms)", 1000, 3600000, d.idle_timeout_ms, rw));
+  g_object_class_install_property(
+      g, PROP_UPSTREAM,
+      g_param_spec_string("upstream", "Upstream",
+                          "Chain: requests for namespaces nobody announced here go to this relay or origin "
+                          "(moqt://host:port/path or https://...; none = this relay is the origin side)",
+                          nullptr, rw));
+  g_object_class_install_property(g, PROP_UPSTREAM_PIN, g_param_spec_string("upstream-pin", "Upstream pin", "Accept only this upstream certificate SHA-256 (hex)", nullptr, rw));
+  g_object_class_install_property(g, PROP_UPSTREAM_INSECURE, g_param_spec_boolean("upstream-insecure", "Upstream insecure", "Do not verify the upstream's certificate", FALSE, rw));
   g_object_class_install_property(
       g, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",

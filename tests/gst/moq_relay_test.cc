@@ -337,6 +337,32 @@ TEST(RelayDaemon, PlaybinPlaysAMoqtUriThroughTheRelay) {
   EXPECT_GE(frames, 30) << err;
 }
 
+// moqsink -> moqt-relay (the origin side) -> a chained moqrelay element (upstream=) -> viewers on
+// the element: one attached in-process, one over the network.
+TEST(RelayDaemon, ChainedRelayElementServesTheDaemonsTracks) {
+  if (!g_getenv("MOQT_RELAY")) GTEST_SKIP() << "moqt-relay not built here (MOQT_RELAY unset)";
+  RelayProcess origin;
+  ASSERT_GT(origin.port, 0u);
+  Pipeline pub(publisher(origin.url("moqt", "tls-insecure=true&draft=18"), 30));
+  RelayElement edge("edge", "upstream=https://127.0.0.1:" + std::to_string(origin.port) +
+                                "/moq upstream-pin=" + origin.sha256);
+  ASSERT_GT(edge.port, 0u);
+  std::this_thread::sleep_for(500ms);
+  Pipeline tap(viewer("moqt://local/live/cam?relay=edge"));
+  Pipeline net(viewer(edge.url("moqt", "tls-pin=" + edge.sha256 + "&draft=16")));
+  for (Pipeline* v : {&tap, &net}) {
+    std::string err;
+    EXPECT_GE(v->pull("v", 60, 20s, &err), 60) << err;
+    EXPECT_GE(v->pull("a", 100, 10s, &err), 100) << err;
+    EXPECT_EQ(err, "");
+  }
+  GstStructure* st = edge.stats();
+  gboolean up = FALSE;
+  EXPECT_TRUE(st && gst_structure_get_boolean(st, "upstream-connected", &up) && up);
+  EXPECT_EQ(field(st, "upstream-subscriptions"), 3u) << "catalog, video, audio: once each for both viewers";
+  if (st) gst_structure_free(st);
+}
+
 // Bad settings fail the state change with an error naming the property.
 TEST(RelayElement, BadSettingsNameTheProperty) {
   auto failure = [](const std::string& desc) {
@@ -366,6 +392,7 @@ TEST(RelayElement, BadSettingsNameTheProperty) {
   EXPECT_NE(failure("moqrelay cert-file=/nonexistent.pem key-file=/nonexistent.key").find("cert-file"),
             std::string::npos);
   EXPECT_NE(failure("moqrelay draft=15").find("draft"), std::string::npos);
+  EXPECT_NE(failure("moqrelay upstream=ftp://x/y").find("upstream"), std::string::npos);
   EXPECT_NE(failure("videotestsrc ! x264enc ! moqsink uri=moqt://local/live/cam?relay=nobody").find("'relay'"),
             std::string::npos);
   RelayElement taken("taken");

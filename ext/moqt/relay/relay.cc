@@ -59,6 +59,7 @@ struct Relay::Track {
   SourceId local = 0;                  // or the in-process publisher of a local track
   std::optional<uint64_t> request_id;  // our SUBSCRIBE there (pulled tracks)
   bool pushed = false;                 // the publisher PUBLISHed it
+  bool via_upstream = false;           // pulled from the chained upstream (request_id: its handle)
   bool ready = false;
   std::vector<Answer> waiting;  // requests waiting for the upstream's answer
   quic::EventLoop::TimerId linger = 0;
@@ -67,6 +68,30 @@ struct Relay::Track {
 struct Relay::Local {
   std::string label;
   std::map<TrackNamespace, int> ns_refs;  // namespaces of its tracks
+};
+
+// The chained upstream's session: namespaces it announces to us (answers to our
+// SUBSCRIBE_NAMESPACEs) become routes to it.
+struct Relay::UpLink : session::SessionHandler {
+  Relay& r;
+  explicit UpLink(Relay& relay) : r(relay) {}
+  void on_ready(wire::Draft d) override {
+    r.up_ready_ = true;
+    r.up_backoff_ = std::chrono::milliseconds(0);
+    r.log("upstream " + r.cfg_.upstream + " connected: " + draft_name(d));
+    for (const TrackNamespace& p : r.up_watches_) r.up_->session().subscribe_namespace(p, nullptr);
+    if (!r.held_.empty()) r.retry_held();
+  }
+  void on_closed(uint64_t code, const std::string& reason) override { r.upstream_closed(code, reason); }
+  bool on_namespace_published(const TrackNamespace& ns) override {
+    r.add_namespace(r.up_id_, ns);
+    return true;
+  }
+  void on_namespace_done(const TrackNamespace& ns) override { r.drop_namespace(r.up_id_, ns); }
+  void on_namespace_update(const TrackNamespace& ns, bool active) override {
+    if (active) r.add_namespace(r.up_id_, ns);
+    else r.drop_namespace(r.up_id_, ns);
+  }
 };
 
 struct Relay::Held {
@@ -88,6 +113,12 @@ std::unique_ptr<Relay> Relay::start(quic::EventLoop& loop, RelayConfig cfg, std:
   r->server_ = session::Server::start(loop, r->cfg_.server, raw, [raw](Session& s) { return raw->on_session(s); },
                                       error);
   if (!r->server_) return nullptr;
+  if (!r->cfg_.upstream.empty()) {
+    if (!session::MoqUrl::parse(r->cfg_.upstream, error)) return nullptr;
+    r->up_id_ = r->add_local("upstream " + r->cfg_.upstream);
+    r->uplink_ = std::make_unique<UpLink>(*r);
+    r->connect_upstream();
+  }
   return r;
 }
 
@@ -97,8 +128,12 @@ Relay::~Relay() {
     if (h->timer) loop_.cancel_timer(h->timer);
   for (auto& [k, t] : tracks_)
     if (t->linger) loop_.cancel_timer(t->linger);
+  // Peers hear the end now (CONNECTION_CLOSE), not at their idle timeout.
+  if (server_) server_->close_all(0, "relay stopped");
   server_.reset();  // sessions first: they call into tracks and peers while going
   peers_.clear();
+  up_.reset();  // its sessions do not call their handlers while being destroyed
+  uplink_.reset();
   tracks_.clear();
 }
 
@@ -148,10 +183,11 @@ RelayStats Relay::stats() const {
   s.sessions = peers_.size();
   s.namespaces = namespaces_.size();
   s.held_requests = held_.size();
+  s.upstream_connected = up_ready_;
   for (auto& [k, t] : tracks_) {
     ++s.tracks;
     if (t->pushed) ++s.pushed_tracks;
-    else if (t->request_id && t->source) ++s.upstream_subscriptions;
+    else if (t->request_id && (t->source || t->via_upstream)) ++s.upstream_subscriptions;
     s.downstream_subscriptions += t->pub->subscriber_count();
     s.cache_bytes += t->pub->cached_bytes();
     if (t->up) s.objects_in += t->up->objects_in(), s.bytes_in += t->up->bytes_in();
@@ -338,6 +374,16 @@ void Relay::find(SourceId asker, const FullTrackName& name, RequestFor why, Answ
     return;
   }
   const std::optional<SourceId> src = namespaces_.route(name.ns);
+  // Chained: what nobody announced here (or the upstream announced) is the upstream's business.
+  if (up_ && (!src || *src == up_id_)) {
+    if (tracks_.size() >= cfg_.max_tracks) {
+      ++closed_.limit_hits;
+      ++closed_.requests_refused;
+      log("request for " + wire::to_string(name) + " refused: max-tracks reached");
+      return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
+    }
+    return subscribe_upstream(nullptr, name, std::move(answer));
+  }
   if (src && locals_.count(*src)) {
     // An in-process publisher's tracks are all in tracks_ already.
     ++closed_.requests_refused;
@@ -384,10 +430,11 @@ void Relay::find(SourceId asker, const FullTrackName& name, RequestFor why, Answ
     log("request for " + wire::to_string(name) + " refused: max-tracks reached");
     return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
   }
-  subscribe_upstream(*source, name, std::move(answer));
+  subscribe_upstream(source, name, std::move(answer));
 }
 
-void Relay::subscribe_upstream(Peer& source, const FullTrackName& name, Answer answer) {
+// From `source`'s session, or (null) from the chained upstream.
+void Relay::subscribe_upstream(Peer* source, const FullTrackName& name, Answer answer) {
   const TrackKey key{name.ns, name.name};
   if (tracks_.count(key)) retire(key);  // a finished one
   auto t = std::make_unique<Track>();
@@ -397,7 +444,8 @@ void Relay::subscribe_upstream(Peer& source, const FullTrackName& name, Answer a
   o.cache_bytes = cfg_.cache_bytes;
   t->pub = std::make_shared<TrackPublisher>(name, o);
   t->up = std::make_unique<UpstreamTrack>(t->pub);
-  t->source = &source;
+  t->source = source;
+  t->via_upstream = !source;
   t->up->set_listener([this, key](UpstreamTrack::Event e, uint64_t code, const std::string& why) {
     upstream_event(key, e, code, why);
   });
@@ -405,7 +453,8 @@ void Relay::subscribe_upstream(Peer& source, const FullTrackName& name, Answer a
   Track* raw = t.get();
   tracks_[key] = std::move(t);
   session::SubscribeOptions so;  // LargestObject, the publisher's group order
-  const std::optional<uint64_t> rid = source.s.subscribe(name, so, raw->up.get());
+  const std::optional<uint64_t> rid =
+      source ? source->s.subscribe(name, so, raw->up.get()) : up_->subscribe(name, so, raw->up.get());
   if (!rid) {
     std::vector<Answer> waiting = std::move(raw->waiting);
     retire(key);
@@ -469,6 +518,7 @@ void Relay::retire(const TrackKey& key) {
   tracks_.erase(it);
   if (t->linger) loop_.cancel_timer(std::exchange(t->linger, 0));
   if (t->request_id && t->source) t->source->s.unsubscribe(*t->request_id);
+  if (t->request_id && t->via_upstream && up_) up_->unsubscribe(*t->request_id);
   if (t->up) closed_.objects_in += t->up->objects_in(), closed_.bytes_in += t->up->bytes_in();
   t->pub->set_on_subscribers(nullptr);
   t->pub->finish(session::TrackEnd::kPublisherGone);
@@ -483,7 +533,7 @@ void Relay::retire(const TrackKey& key) {
 void Relay::retry_held() {
   std::vector<std::unique_ptr<Held>> ready;
   for (auto it = held_.begin(); it != held_.end();) {
-    if (namespaces_.route((*it)->name.ns)) {
+    if (namespaces_.route((*it)->name.ns) || up_ready_) {
       ready.push_back(std::move(*it));
       it = held_.erase(it);
     } else {
@@ -503,6 +553,7 @@ std::optional<std::vector<TrackNamespace>> Relay::watch_namespaces(Session& aske
                                                                    const TrackNamespace& prefix, LookupError*) {
   auto pit = peers_.find(&asker);
   if (pit == peers_.end()) return std::vector<TrackNamespace>{};
+  if (uplink_) watch_upstream(prefix);  // what the upstream has comes in as updates
   Session* s = &asker;
   pit->second->watches[request_id] =
       namespaces_.watch(prefix, [s, request_id](const TrackNamespace& ns, bool active) {
@@ -518,6 +569,47 @@ void Relay::unwatch_namespaces(Session& asker, uint64_t request_id) {
   if (w == pit->second->watches.end()) return;
   namespaces_.unwatch(w->second);
   pit->second->watches.erase(w);
+}
+
+// --- chaining ----------------------------------------------------------------------------------
+
+void Relay::connect_upstream() {
+  std::string err;
+  ++closed_.upstream_connects;
+  up_ = session::Client::connect(loop_, cfg_.upstream, cfg_.upstream_client, uplink_.get(), nullptr, &err);
+  if (!up_) {
+    log("upstream " + cfg_.upstream + ": " + err);
+    upstream_closed(0, err);
+  }
+}
+
+// The upstream session ended: its namespaces go (its tracks' viewers got PUBLISH_DONE from the
+// session's end), and a new session is tried with backoff.
+void Relay::upstream_closed(uint64_t code, const std::string& reason) {
+  if (!*alive_) return;
+  up_ready_ = false;
+  log("upstream " + cfg_.upstream + " lost: code " + std::to_string(code) + (reason.empty() ? "" : " (" + reason + ")"));
+  drop_all_namespaces(up_id_);
+  for (auto& [k, t] : tracks_)
+    if (t->via_upstream) t->request_id.reset();
+  up_backoff_ = std::clamp(up_backoff_ * 2, cfg_.upstream_retry, std::chrono::milliseconds(30000));
+  // Not inside the client's own call.
+  std::shared_ptr<session::Client> dead(std::move(up_));
+  loop_.add_timer(std::chrono::nanoseconds(0), [dead] {});
+  loop_.add_timer(up_backoff_, [this, alive = alive_] {
+    if (*alive && !up_ && !draining_) connect_upstream();
+  });
+}
+
+void Relay::watch_upstream(const TrackNamespace& prefix) {
+  if (std::find(up_watches_.begin(), up_watches_.end(), prefix) != up_watches_.end()) return;
+  if (up_watches_.size() >= cfg_.max_upstream_watches) {
+    ++closed_.limit_hits;
+    log("SUBSCRIBE_NAMESPACE " + wire::to_string(prefix) + " not forwarded upstream: max-upstream-watches reached");
+    return;
+  }
+  up_watches_.push_back(prefix);
+  if (up_ && up_ready_) up_->session().subscribe_namespace(prefix, nullptr);
 }
 
 // --- drain -----------------------------------------------------------------------------------

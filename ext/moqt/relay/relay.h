@@ -23,6 +23,7 @@
 
 #include "moqt/relay/namespace_table.h"
 #include "moqt/relay/upstream_track.h"
+#include "moqt/session/client.h"
 #include "moqt/session/endpoint.h"
 
 namespace moqt::relay {
@@ -40,6 +41,13 @@ struct RelayConfig {
   std::chrono::milliseconds hold{0};
   size_t max_held = 1024;     // requests waiting for a publisher at once
   size_t max_tracks = 10000;  // relayed tracks at once
+  // Chaining: requests for namespaces nobody announced here go to this relay or origin (moqt://
+  // or https:// URL) over one reused session, with this relay's own fan-out and cache; namespace
+  // subscriptions are forwarded there too. "" = none.
+  std::string upstream;
+  session::ClientConfig upstream_client;        // its drafts, TLS verification, auth token
+  std::chrono::milliseconds upstream_retry{500};  // reconnect backoff: doubles up to 30 s
+  size_t max_upstream_watches = 256;            // distinct prefixes forwarded upstream
 };
 
 // What the relay tells its front end (the moqrelay element posts these on the bus).
@@ -58,6 +66,7 @@ struct RelayStats {
   size_t downstream_subscriptions = 0;  // subscribers of relayed tracks
   size_t namespaces = 0;
   size_t held_requests = 0;
+  bool upstream_connected = false;
   size_t cache_bytes = 0;
   uint64_t sessions_opened = 0, sessions_closed = 0;
   uint64_t objects_in = 0, objects_out = 0, bytes_in = 0, bytes_out = 0;
@@ -66,6 +75,7 @@ struct RelayStats {
   uint64_t streams_reset_timeout = 0;     // downstream streams reset: delivery timeout
   uint64_t requests_refused = 0;          // no such namespace / track, limits
   uint64_t limit_hits = 0;                // max_tracks, max_held
+  uint64_t upstream_connects = 0;         // sessions opened to the upstream (1 + reconnects)
 };
 
 class Relay : public session::TrackSource {
@@ -109,6 +119,7 @@ class Relay : public session::TrackSource {
   struct Track;  // one relayed track
   struct Held;   // a request waiting for its namespace's publisher
   struct Local;  // an in-process publisher or subscriber
+  struct UpLink;  // the upstream session's handler
   using TrackKey = std::pair<TrackNamespace, std::string>;
 
   explicit Relay(quic::EventLoop& loop);
@@ -122,7 +133,11 @@ class Relay : public session::TrackSource {
   void take_over(const TrackKey& key, const std::string& by);
   void find(SourceId asker, const wire::FullTrackName& name, session::RequestFor why, Answer answer);
   session::SubscriptionHandler* incoming_publish(Peer& p, const wire::FullTrackName& name);
-  void subscribe_upstream(Peer& source, const wire::FullTrackName& name, Answer answer);
+  void subscribe_upstream(Peer* source, const wire::FullTrackName& name, Answer answer);
+  // Chaining (loop thread).
+  void connect_upstream();
+  void upstream_closed(uint64_t code, const std::string& reason);
+  void watch_upstream(const TrackNamespace& prefix);
   void upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t code, const std::string& reason);
   void subscribers_changed(const TrackKey& key, size_t n);
   void retire(const TrackKey& key);  // the track goes (deferred: may be inside its callbacks)
@@ -143,6 +158,12 @@ class Relay : public session::TrackSource {
   std::map<TrackKey, std::unique_ptr<Track>> tracks_;
   std::vector<std::unique_ptr<Track>> retired_;  // destroyed on the next loop turn
   std::vector<std::unique_ptr<Held>> held_;
+  std::unique_ptr<UpLink> uplink_;
+  std::unique_ptr<session::Client> up_;  // the upstream session (null while reconnecting)
+  SourceId up_id_ = 0;                   // the upstream as a source of namespaces
+  bool up_ready_ = false;
+  std::chrono::milliseconds up_backoff_{0};
+  std::vector<TrackNamespace> up_watches_;  // prefixes SUBSCRIBE_NAMESPACE'd upstream
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::function<void()> drain_done_;
