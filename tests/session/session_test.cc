@@ -545,5 +545,38 @@ TEST(SessionDraft18, RequestBeforeSetupWaitsAndIsAnsweredForThatPeer) {
 
 INSTANTIATE_TEST_SUITE_P(AllDraftsBothTransports, SessionTest, test::all_draft_transports(), test::draft_transport_name);
 
+// The cache's byte bound holds even for a group larger than it (one endless group must not grow
+// a relay without limit): such a group is not cached at all, so the cache never holds a group
+// without its start; its objects must still ascend per subgroup, and the next group is cached.
+TEST(TrackPublisherCache, GroupAloneOverTheByteBoundIsNotCached) {
+  TrackOptions opts;
+  opts.cache_bytes = 1000;
+  TrackPublisher t(FullTrackName{{"ns"}, "t"}, opts);
+  auto obj = [](uint64_t g, uint64_t id, size_t size) {
+    Object o;
+    o.location = {g, id};
+    o.payload = quic::SendBuffer::take(std::vector<uint8_t>(size));
+    return o;
+  };
+  EXPECT_TRUE(t.write(obj(0, 0, 400)));
+  EXPECT_TRUE(t.write(obj(0, 1, 400)));
+  EXPECT_TRUE(t.write(obj(1, 0, 400)));  // 1200 bytes: the older group goes
+  EXPECT_EQ(t.cached_groups(), std::vector<uint64_t>{1});
+  EXPECT_EQ(t.cached_bytes(), 400u);
+  EXPECT_TRUE(t.write(obj(1, 1, 400)));
+  EXPECT_TRUE(t.write(obj(1, 2, 400)));  // the newest group alone is over the bound
+  EXPECT_EQ(t.cached_bytes(), 0u);
+  EXPECT_TRUE(t.cached_groups().empty());
+  EXPECT_FALSE(t.oldest_cached_group());
+  EXPECT_TRUE(t.cached_range({1, 0}, {1, 10}, wire::GroupOrder::kAscending).empty());
+  EXPECT_FALSE(t.write(obj(1, 2, 10))) << "objects of a subgroup still ascend";
+  EXPECT_TRUE(t.write(obj(1, 3, 400)));
+  EXPECT_EQ(t.cached_bytes(), 0u);
+  EXPECT_TRUE(t.write(obj(2, 0, 400)));
+  EXPECT_EQ(t.cached_groups(), std::vector<uint64_t>{2});
+  EXPECT_EQ(t.cached_bytes(), 400u);
+  EXPECT_EQ(t.largest(), (Location{2, 0}));
+}
+
 }  // namespace
 }  // namespace moqt::session

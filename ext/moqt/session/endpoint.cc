@@ -56,6 +56,8 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
                                       std::function<SessionHandler*(Session&)> on_session, std::string* error) {
   std::unique_ptr<Server> s(new Server(loop));
   s->cfg_ = std::move(cfg);
+  // max_sessions is the limit: the QUIC endpoint's own (default 1000) must not refuse below it.
+  s->cfg_.quic.max_connections = std::max(s->cfg_.quic.max_connections, s->cfg_.max_sessions);
   s->tracks_ = tracks;
   s->on_session_ = std::move(on_session);
   auto addr = quic::SocketAddress::parse(s->cfg_.listen, true);
@@ -75,7 +77,7 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
     wo.on_connect = [raw](webtransport::Session& ws, const webtransport::ConnectRequest& r, const std::string& chosen) {
       const std::string path = r.path.substr(0, r.path.find('?'));
       if (!raw->cfg_.wt_path.empty() && path != raw->cfg_.wt_path) return webtransport::ConnectDecision{404, nullptr, ""};
-      if (raw->sessions_.size() >= raw->cfg_.max_sessions || !raw->accepting_)
+      if (raw->live_sessions() >= raw->cfg_.max_sessions || !raw->accepting_)
         return webtransport::ConnectDecision{429, nullptr, ""};
       SessionConfig sc = raw->cfg_.session;
       sc.perspective = Perspective::kServer;
@@ -92,7 +94,7 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
       loop, *addr, s->cfg_.quic, tls,
       [raw](quic::Connection& c) -> quic::TransportHandler* {
         if (c.protocol() == "h3") return raw->wt_ && raw->accepting_ ? raw->wt_->accept(c) : nullptr;
-        if (raw->sessions_.size() >= raw->cfg_.max_sessions || !raw->accepting_) return nullptr;
+        if (raw->live_sessions() >= raw->cfg_.max_sessions || !raw->accepting_) return nullptr;
         SessionConfig sc = raw->cfg_.session;
         sc.perspective = Perspective::kServer;
         sc.drafts = raw->cfg_.drafts;
@@ -105,6 +107,11 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
   if (!s->ep_) return nullptr;
   s->reap();
   return s;
+}
+
+// Closed sessions wait up to a second for the reaper: they must not hold a slot meanwhile.
+size_t Server::live_sessions() const {
+  return size_t(std::count_if(sessions_.begin(), sessions_.end(), [](const auto& s) { return !s->closed(); }));
 }
 
 void Server::reap() {

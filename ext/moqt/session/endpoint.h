@@ -57,6 +57,7 @@ class Server {
  private:
   Server(quic::EventLoop& loop) : loop_(loop) {}
   void reap();
+  size_t live_sessions() const;
   quic::EventLoop& loop_;
   ServerConfig cfg_;
   TrackSource* tracks_ = nullptr;

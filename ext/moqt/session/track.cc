@@ -15,28 +15,32 @@ bool TrackPublisher::write(Object o) {
   if (largest_ && o.location.group < largest_->group) return false;  // groups never go back
   if (groups_.empty() || groups_.back().id != o.location.group) {
     if (!groups_.empty()) end_group(groups_.back().id);
+    // A group that was too big to cache holds nothing a joiner or FETCH could use.
+    if (!groups_.empty() && groups_.back().uncached) groups_.pop_back();
     groups_.push_back(Group{o.location.group, {}, 0, {}});
-  } else {
+  } else if (!o.datagram) {
     // Within a group, a subgroup's objects ascend.
-    for (auto it = groups_.back().objects.rbegin(); it != groups_.back().objects.rend(); ++it) {
-      if (it->subgroup == o.subgroup && !it->datagram && !o.datagram) {
-        if (o.location.object <= it->location.object) return false;
-        break;
-      }
-    }
+    auto last = groups_.back().last_object.find(o.subgroup);
+    if (last != groups_.back().last_object.end() && o.location.object <= last->second) return false;
   }
   Group& g = groups_.back();
   if (!o.datagram && g.reset_subgroups.count(o.subgroup)) return false;
-  if (!o.datagram) g.open_subgroups.insert(o.subgroup);
+  if (!o.datagram) {
+    g.open_subgroups.insert(o.subgroup);
+    g.last_object[o.subgroup] = o.location.object;
+  }
   if (!largest_ || *largest_ < o.location) largest_ = o.location;
-  g.bytes += o.payload.data.size();
-  cache_bytes_ += o.payload.data.size();
-  g.objects.push_back(std::move(o));
-  const Object& stored = g.objects.back();
+  const Object* stored = &o;
+  if (!g.uncached) {
+    g.bytes += o.payload.data.size();
+    cache_bytes_ += o.payload.data.size();
+    g.objects.push_back(std::move(o));
+    stored = &g.objects.back();
+  }
   // Copy the sink set: a sink may unsubscribe while being called.
   std::vector<ObjectSink*> sinks(sinks_.begin(), sinks_.end());
   for (ObjectSink* s : sinks)
-    if (sinks_.count(s)) s->on_object(stored);
+    if (sinks_.count(s)) s->on_object(*stored);
   trim_cache();
   return true;
 }
@@ -87,10 +91,21 @@ void TrackPublisher::remove_sink(ObjectSink* s) {
 }
 
 void TrackPublisher::trim_cache() {
-  // Keep the newest group always (a joiner needs it), drop the oldest beyond the limits.
+  // Keep the newest group (a joiner needs it), drop the oldest beyond the limits.
   while (groups_.size() > 1 && (groups_.size() > opts_.cache_groups || cache_bytes_ > opts_.cache_bytes)) {
     cache_bytes_ -= groups_.front().bytes;
     groups_.pop_front();
+  }
+  // The newest group alone is over the byte bound (one endless group would grow without limit):
+  // it is not cached at all, so the cache never holds a group without its start. Joiners get its
+  // live objects only.
+  if (cache_bytes_ > opts_.cache_bytes && !groups_.empty()) {
+    Group& g = groups_.back();
+    cache_bytes_ -= g.bytes;
+    g.bytes = 0;
+    g.objects.clear();
+    g.objects.shrink_to_fit();
+    g.uncached = true;
   }
 }
 
@@ -113,13 +128,15 @@ std::vector<const Object*> TrackPublisher::cached_range(Location start, Location
 
 std::vector<uint64_t> TrackPublisher::cached_groups() const {
   std::vector<uint64_t> v;
-  for (const Group& g : groups_) v.push_back(g.id);
+  for (const Group& g : groups_)
+    if (!g.uncached) v.push_back(g.id);
   return v;
 }
 
 std::optional<uint64_t> TrackPublisher::oldest_cached_group() const {
-  if (groups_.empty()) return std::nullopt;
-  return groups_.front().id;
+  for (const Group& g : groups_)
+    if (!g.uncached) return g.id;
+  return std::nullopt;
 }
 
 void TrackRegistry::add(std::shared_ptr<TrackPublisher> t) { tracks_[{t->name().ns, t->name().name}] = std::move(t); }

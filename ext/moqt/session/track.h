@@ -63,7 +63,7 @@ struct TrackOptions {
   uint8_t publisher_priority = 128;
   wire::GroupOrder group_order = wire::GroupOrder::kAscending;
   size_t cache_groups = 4;              // recent groups kept for joiners and FETCH
-  size_t cache_bytes = 32 << 20;        // and at most this many payload bytes
+  size_t cache_bytes = 32 << 20;        // and at most this many payload bytes (a group alone over it is not cached)
   uint64_t delivery_timeout_ms = 0;     // track-level default (0 = none)
   bool object_properties = false;       // objects carry properties (LOC metadata etc.)
 };
@@ -114,6 +114,8 @@ class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
     size_t bytes = 0;
     std::set<uint64_t> open_subgroups;
     std::set<uint64_t> reset_subgroups;
+    std::map<uint64_t, uint64_t> last_object;  // subgroup -> last object id (stream objects)
+    bool uncached = false;  // alone over cache_bytes: its objects are not kept
   };
   void trim_cache();
 
