@@ -40,6 +40,12 @@ struct Options {
   gchar* upstream = nullptr;
   gchar* upstream_pin = nullptr;
   gboolean upstream_insecure = FALSE;
+  gchar* jwt_key = nullptr;
+  gchar* jwt_alg = nullptr;
+  gboolean mint = FALSE;
+  gchar** mint_publish = nullptr;
+  gchar** mint_subscribe = nullptr;
+  int mint_ttl = 3600;
   int draft = -1;
   int cache_groups = -1;
   int cache_mb = -1;
@@ -81,14 +87,15 @@ void print_stats(const relay::RelayStats& s) {
                "moqt-relay: stats: sessions %zu (opened %llu, closed %llu), tracks %zu (pushed %zu), upstream "
                "subscriptions %zu, downstream subscriptions %zu, namespaces %zu, held %zu, cache %zu bytes; "
                "in %llu objects / %llu bytes, out %llu objects / %llu bytes; dropped %llu objects, streams reset "
-               "%llu (queue) %llu (timeout); refused %llu, limits hit %llu\n",
+               "%llu (queue) %llu (timeout); refused %llu (unauthorized %llu), limits hit %llu; upstream %s\n",
                s.sessions, (unsigned long long)s.sessions_opened, (unsigned long long)s.sessions_closed, s.tracks,
                s.pushed_tracks, s.upstream_subscriptions, s.downstream_subscriptions, s.namespaces, s.held_requests,
                s.cache_bytes, (unsigned long long)s.objects_in, (unsigned long long)s.bytes_in,
                (unsigned long long)s.objects_out, (unsigned long long)s.bytes_out,
                (unsigned long long)s.objects_dropped, (unsigned long long)s.streams_reset_congestion,
                (unsigned long long)s.streams_reset_timeout, (unsigned long long)s.requests_refused,
-               (unsigned long long)s.limit_hits);
+               (unsigned long long)s.auth_refused, (unsigned long long)s.limit_hits,
+               s.upstream_connected ? "connected" : "none/down");
 }
 
 }  // namespace
@@ -114,6 +121,12 @@ int main(int argc, char** argv) {
       {"upstream", 'u', 0, G_OPTION_ARG_STRING, &o.upstream, "Chain: send requests for namespaces nobody announced here to this relay or origin (moqt://HOST:PORT/PATH or https://...)", "URL"},
       {"upstream-pin", 0, 0, G_OPTION_ARG_STRING, &o.upstream_pin, "Accept only this upstream certificate SHA-256 (hex)", "HEX"},
       {"upstream-insecure", 0, 0, G_OPTION_ARG_NONE, &o.upstream_insecure, "Do not verify the upstream's certificate", nullptr},
+      {"jwt-key", 0, 0, G_OPTION_ARG_FILENAME, &o.jwt_key, "Require JWTs: the HS256 secret, or the issuer's ES256 public key (PEM) (docs/relay.md)", "FILE"},
+      {"jwt-alg", 0, 0, G_OPTION_ARG_STRING, &o.jwt_alg, "HS256 or ES256 (default: ES256 for a PEM public key, else HS256)", "ALG"},
+      {"mint", 0, 0, G_OPTION_ARG_NONE, &o.mint, "Print a token signed with --jwt-key (the HS256 secret or the ES256 private key) and exit", nullptr},
+      {"publish", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.mint_publish, "--mint: a namespace prefix the token may publish under (repeat; \"\" = all)", "PREFIX"},
+      {"subscribe", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.mint_subscribe, "--mint: a namespace prefix the token may subscribe to (repeat)", "PREFIX"},
+      {"ttl", 0, 0, G_OPTION_ARG_INT, &o.mint_ttl, "--mint: seconds until the token expires (default 3600; 0 = never)", "S"},
       {"stats-interval", 0, 0, G_OPTION_ARG_INT, &o.stats_interval_s, "Print the stats every S seconds (default 0: only on SIGUSR1)", "S"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   GOptionContext* ctx = g_option_context_new("- MoQT relay (raw QUIC and WebTransport, drafts 14/16/18)");
@@ -126,6 +139,38 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_option_context_free(ctx);
+
+  if (o.mint) {
+    if (!o.jwt_key) {
+      g_printerr("moqt-relay: --mint needs --jwt-key (the signing key)\n");
+      return 2;
+    }
+    gchar* key = nullptr;
+    gsize len = 0;
+    if (!g_file_get_contents(o.jwt_key, &key, &len, &gerr)) {
+      g_printerr("moqt-relay: %s\n", gerr->message);
+      return 2;
+    }
+    std::string k(key, len);
+    g_free(key);
+    std::optional<relay::Authorizer::Alg> alg;
+    if (o.jwt_alg) alg = relay::Authorizer::parse_alg(o.jwt_alg);
+    if (!alg) alg = k.find("PRIVATE KEY-----") != std::string::npos ? relay::Authorizer::Alg::kES256 : relay::Authorizer::Alg::kHS256;
+    if (*alg == relay::Authorizer::Alg::kHS256 && !k.empty() && k.back() == '\n') k.pop_back();
+    std::vector<std::string> pub, sub;
+    for (gchar** p = o.mint_publish; p && *p; ++p) pub.emplace_back(*p);
+    for (gchar** p = o.mint_subscribe; p && *p; ++p) sub.emplace_back(*p);
+    std::optional<int64_t> exp;
+    if (o.mint_ttl > 0) exp = int64_t(time(nullptr)) + o.mint_ttl;
+    std::string err;
+    auto token = relay::Authorizer::mint(*alg, k, pub, sub, exp, &err);
+    if (!token) {
+      g_printerr("moqt-relay: --mint: %s\n", err.c_str());
+      return 1;
+    }
+    std::printf("%s\n", token->c_str());
+    return 0;
+  }
 
   GKeyFile* kf = nullptr;
   if (o.config) {
@@ -158,6 +203,7 @@ int main(int argc, char** argv) {
   const int stats_interval = pick(o.stats_interval_s, kf, "stats-interval", 0);
   const std::string cert_file = pick(o.cert, kf, "cert", ""), key_file = pick(o.key, kf, "key", "");
   cfg.upstream = pick(o.upstream, kf, "upstream", "");
+  const std::string jwt_key = pick(o.jwt_key, kf, "jwt-key", ""), jwt_alg = pick(o.jwt_alg, kf, "jwt-alg", "");
   const std::string upstream_pin = pick(o.upstream_pin, kf, "upstream-pin", "");
   const bool upstream_insecure =
       o.upstream_insecure || (kf && g_key_file_get_boolean(kf, "relay", "upstream-insecure", nullptr));
@@ -168,6 +214,20 @@ int main(int argc, char** argv) {
     cfg.upstream_client.verify = quic::VerifyMode::kInsecure;
   }
   if (kf) g_key_file_free(kf);
+  if (!jwt_key.empty()) {
+    std::optional<relay::Authorizer::Alg> alg;
+    if (!jwt_alg.empty() && !(alg = relay::Authorizer::parse_alg(jwt_alg))) {
+      g_printerr("moqt-relay: --jwt-alg must be HS256 or ES256\n");
+      return 2;
+    }
+    std::string err;
+    auto a = relay::Authorizer::from_file(jwt_key, alg, &err);
+    if (!a) {
+      g_printerr("moqt-relay: --jwt-key: %s\n", err.c_str());
+      return 2;
+    }
+    cfg.auth = std::move(a);
+  }
 
   std::string err;
   std::optional<quic::CertificatePem> cert;

@@ -17,7 +17,8 @@ GST_DEBUG_CATEGORY_STATIC(moq_relay_debug);
 #define GST_CAT_DEFAULT moq_relay_debug
 
 struct RelayProps {
-  std::string address = "0.0.0.0", cert_file, key_file, goaway_uri, wt_path, upstream, upstream_pin;
+  std::string address = "0.0.0.0", cert_file, key_file, goaway_uri, wt_path, upstream, upstream_pin, jwt_key_file,
+      jwt_alg;
   bool upstream_insecure = false;
   guint port = 4443;
   gint draft = 0;
@@ -36,7 +37,8 @@ struct _GstMoqRelay {
 enum {
   PROP_0, PROP_ADDRESS, PROP_PORT, PROP_CERT_FILE, PROP_KEY_FILE, PROP_CERT_SHA256, PROP_DRAFT, PROP_WT_PATH,
   PROP_CACHE_GROUPS, PROP_CACHE_MB, PROP_LINGER_MS, PROP_HOLD_MS, PROP_MAX_SESSIONS, PROP_MAX_TRACKS, PROP_DRAIN_MS,
-  PROP_GOAWAY_URI, PROP_IDLE_TIMEOUT_MS, PROP_STATS, PROP_UPSTREAM, PROP_UPSTREAM_PIN, PROP_UPSTREAM_INSECURE
+  PROP_GOAWAY_URI, PROP_IDLE_TIMEOUT_MS, PROP_STATS, PROP_UPSTREAM, PROP_UPSTREAM_PIN, PROP_UPSTREAM_INSECURE,
+  PROP_JWT_KEY_FILE, PROP_JWT_ALG
 };
 
 G_DEFINE_TYPE(GstMoqRelay, gst_moq_relay, GST_TYPE_ELEMENT)
@@ -88,6 +90,13 @@ static gboolean gst_moq_relay_start(GstMoqRelay* self) {
   }
   std::string err;
   if (!p.upstream.empty() && !session::MoqUrl::parse(p.upstream, &err)) return fail("upstream", err);
+  std::optional<relay::Authorizer::Alg> alg;
+  if (!p.jwt_alg.empty() && !(alg = relay::Authorizer::parse_alg(p.jwt_alg)))
+    return fail("jwt-alg", "expected HS256 or ES256, got " + p.jwt_alg);
+  if (!p.jwt_key_file.empty()) {
+    cfg.auth = relay::Authorizer::from_file(p.jwt_key_file, alg, &err);
+    if (!cfg.auth) return fail("jwt-key-file", err);
+  }
   std::optional<quic::CertificatePem> cert =
       p.cert_file.empty() ? quic::generate_self_signed({"localhost", "127.0.0.1", "::1"}, 14, &err)
                           : quic::load_pem_files(p.cert_file, p.key_file, &err);
@@ -176,7 +185,8 @@ static GstStructure* gst_moq_relay_stats(std::shared_ptr<RelayHost> host) {
       guint64(s.streams_reset_congestion), "streams-reset-timeout", G_TYPE_UINT64, guint64(s.streams_reset_timeout),
       "requests-refused", G_TYPE_UINT64, guint64(s.requests_refused), "limit-hits", G_TYPE_UINT64,
       guint64(s.limit_hits), "upstream-connected", G_TYPE_BOOLEAN, gboolean(s.upstream_connected),
-      "upstream-connects", G_TYPE_UINT64, guint64(s.upstream_connects), nullptr);
+      "upstream-connects", G_TYPE_UINT64, guint64(s.upstream_connects), "auth-refused", G_TYPE_UINT64,
+      guint64(s.auth_refused), nullptr);
 }
 
 static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
@@ -207,6 +217,8 @@ static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GP
     case PROP_UPSTREAM: p.upstream = str(); break;
     case PROP_UPSTREAM_PIN: p.upstream_pin = str(); break;
     case PROP_UPSTREAM_INSECURE: p.upstream_insecure = g_value_get_boolean(v); break;
+    case PROP_JWT_KEY_FILE: p.jwt_key_file = str(); break;
+    case PROP_JWT_ALG: p.jwt_alg = str(); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -238,6 +250,8 @@ static void gst_moq_relay_get_property(GObject* o, guint id, GValue* v, GParamSp
     case PROP_UPSTREAM: str(p.upstream); break;
     case PROP_UPSTREAM_PIN: str(p.upstream_pin); break;
     case PROP_UPSTREAM_INSECURE: g_value_set_boolean(v, p.upstream_insecure); break;
+    case PROP_JWT_KEY_FILE: str(p.jwt_key_file); break;
+    case PROP_JWT_ALG: str(p.jwt_alg); break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK(self);  // not across the loop round trip
       g_value_take_boxed(v, gst_moq_relay_stats(host));
@@ -299,6 +313,13 @@ static void gst_moq_relay_class_init(GstMoqRelayClass* klass) {
                           nullptr, rw));
   g_object_class_install_property(g, PROP_UPSTREAM_PIN, g_param_spec_string("upstream-pin", "Upstream pin", "Accept only this upstream certificate SHA-256 (hex)", nullptr, rw));
   g_object_class_install_property(g, PROP_UPSTREAM_INSECURE, g_param_spec_boolean("upstream-insecure", "Upstream insecure", "Do not verify the upstream's certificate", FALSE, rw));
+  g_object_class_install_property(
+      g, PROP_JWT_KEY_FILE,
+      g_param_spec_string("jwt-key-file", "JWT key file",
+                          "Require JWTs (claims 'publish' / 'subscribe': namespace prefixes): the HS256 secret, or "
+                          "the issuer's ES256 public key (PEM); none = no authorization",
+                          nullptr, rw));
+  g_object_class_install_property(g, PROP_JWT_ALG, g_param_spec_string("jwt-alg", "JWT algorithm", "HS256 or ES256 (none = ES256 for a PEM public key, else HS256)", nullptr, rw));
   g_object_class_install_property(
       g, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",

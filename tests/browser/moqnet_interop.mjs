@@ -15,171 +15,19 @@
 //   ingest: the browser publishes -> moqsrc (listener) ! filesink, compared byte for byte.
 //
 // Usage: node moqnet_interop.mjs PATH/TO/moqt-clock [DRAFT...]
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
-import { chromium } from 'playwright-core';
+import { moqnetVersion, pad2, protocolsFor, startHarness } from './moqnet_harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const clockBin = process.argv[2];
 const drafts = process.argv.length > 3 ? process.argv.slice(3).map(Number) : [14, 16, 18];
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const children = new Set();
-let browser, pageServer, tmp;
+const h = await startHarness('moqnet_interop', { deadlineMs: 270_000 });
+const { openPage, evaluate, report, waitExit } = h;
 
-const deadline = setTimeout(() => abort('timed out after 270 s'), 270_000);
-
-async function cleanup() {
-  clearTimeout(deadline);
-  for (const c of children) {
-    try { c.kill('SIGKILL'); } catch {}
-  }
-  try { if (browser) await browser.close(); } catch {}
-  try { if (pageServer) pageServer.close(); } catch {}
-  try { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); } catch {}
-}
-function abort(msg) {
-  console.error(`moqnet_interop: FAIL: ${msg}`);
-  cleanup().finally(() => process.exit(1));
-}
-process.on('SIGINT', () => abort('interrupted'));
-process.on('SIGTERM', () => abort('terminated'));
-process.on('uncaughtException', (e) => abort(`uncaught: ${e.stack || e}`));
-process.on('unhandledRejection', (e) => abort(`unhandled: ${e && e.stack || e}`));
-
-// A moqt-clock listener: resolves once it printed {"listening":..,"port":..,"sha256":..}.
-// A child process killed at cleanup: {proc, stderr, code, exited}; stderr is kept (and shown
-// live with MOQNET_DEBUG, tagged).
-function spawnChild(bin, args, tag) {
-  const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(p);
-  const c = { proc: p, stderr: '', code: undefined };
-  c.exited = new Promise((resolve) => p.on('exit', (code, signal) => {
-    children.delete(p);
-    c.code = code ?? signal;
-    resolve(c.code);
-  }));
-  p.stderr.on('data', (d) => {
-    c.stderr += d;
-    if (process.env.MOQNET_DEBUG) process.stdout.write(`${(performance.now() / 1000).toFixed(3)} [${tag}] ${d}`);
-  });
-  return c;
-}
-async function waitExit(c, ms) {
-  return Promise.race([c.exited, new Promise((r) => setTimeout(() => r('timeout'), ms))]);
-}
-// Asks a child to stop with `signal`, then kills it if it does not exit within `ms`.
-async function stopChild(c, signal, ms) {
-  if (c.code !== undefined) return;
-  c.proc.kill(signal);
-  if ((await waitExit(c, ms)) === 'timeout') {
-    c.proc.kill('SIGKILL');
-    await waitExit(c, 3000);
-  }
-}
-
-function startClock(args) {
-  const clock = spawnChild(clockBin, args, 'clock');
-  const p = clock.proc;
-  clock.lines = [];
-  const rl = readline.createInterface({ input: p.stdout });
-  clock.ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no listening line within 10 s')), 10_000);
-    rl.on('line', (l) => {
-      if (!clock.info && l.startsWith('{')) {
-        clock.info = JSON.parse(l);
-        clearTimeout(timer);
-        resolve(clock.info);
-      } else {
-        clock.lines.push(l);
-      }
-    });
-    clock.exited.then((c) => { clearTimeout(timer); reject(new Error(`moqt-clock exited (${c}): ${clock.stderr}`)); });
-  });
-  return clock;
-}
-const stopClock = (clock) => stopChild(clock, 'SIGTERM', 3000);
+// A moqt-clock listener: `ready` resolves once it printed {"listening":..,"port":..,"sha256":..}.
+const startClock = (args) => h.startListener(clockBin, args, 'clock');
+const stopClock = (clock) => h.stopChild(clock, 'SIGTERM', 3000);
 const engineErrors = (clock) => clock.stderr.split('\n').filter((l) => l.includes('moqt session ('));
-const protocolsFor = (d) => (d === 14 ? [] : [`moqt-${d}`]);
-const pad2 = (n) => String(n).padStart(2, '0');
-
-// 1. Bundle the page script into a temporary directory and serve it from http://127.0.0.1
-//    (a secure context for WebTransport).
-tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moqnet-interop-'));
-try {
-  await esbuild.build({
-    entryPoints: [path.join(here, 'moqnet_page.js')],
-    bundle: true,
-    format: 'iife',
-    target: 'es2022',
-    outfile: path.join(tmp, 'bundle.js'),
-    logLevel: 'warning',
-  });
-} catch (e) {
-  abort(`esbuild: ${e.message}`);
-}
-fs.writeFileSync(path.join(tmp, 'index.html'),
-  '<!doctype html><meta charset=utf-8><title>moq-net interop</title><script src="bundle.js"></script>');
-pageServer = http.createServer((req, res) => {
-  const file = req.url === '/bundle.js' ? 'bundle.js' : 'index.html';
-  res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-  res.end(fs.readFileSync(path.join(tmp, file)));
-});
-await new Promise((r) => pageServer.listen(0, '127.0.0.1', r));
-
-// 2. Chromium with the flags of interop.md (no --disable-quic).
-try {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync'],
-    timeout: 30_000,
-  });
-} catch (e) {
-  abort(`cannot start ${CHROMIUM}: ${e.message}`);
-}
-// A fresh page per test, so one test's leftovers (or a renderer crash) cannot affect the next.
-const pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
-const pageLog = [];
-const debug = !!process.env.MOQNET_DEBUG;  // print the page console and moqt-clock stderr live
-let page, pageCrashed;
-async function openPage() {
-  if (page) await page.close().catch(() => {});
-  page = await browser.newPage();
-  // A renderer crash leaves a pending page.evaluate() unsettled: fail the running test at once.
-  pageCrashed = new Promise((resolve) => page.on('crash', () => resolve('the Chromium renderer crashed')));
-  page.on('console', (m) => {
-    const l = `[page ${m.type()}] ${m.text()}`;
-    pageLog.push(l);
-    if (debug) console.log(`${(performance.now() / 1000).toFixed(3)} ${l}`);
-  });
-  await page.goto(pageUrl);
-  await page.waitForFunction(() => typeof window.moqSub === 'function', null, { timeout: 10_000 });
-}
-function evaluate(fn, arg, ms) {
-  let timer;
-  return Promise.race([
-    page.evaluate(fn, arg),
-    pageCrashed.then((why) => { throw new Error(why); }),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`page did not answer within ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-const results = [];
-function report(name, problems, details) {
-  results.push({ name, ok: problems.length === 0 });
-  if (problems.length === 0) {
-    console.log(`PASS ${name}: ${details}`);
-  } else {
-    console.log(`FAIL ${name}: ${problems.join('; ')}`);
-  }
-}
 
 // 3a. The browser subscribes to our clock.
 async function browserSubscribes(draft) {
@@ -238,7 +86,7 @@ async function browserPublishes(draft) {
       ns: 'clock', track: 'now', groups, perGroup, label: `d${draft}`, timeoutMs: 10_000,
     }, 30_000);
     pub.catch(() => {});  // awaited below
-    const code = await Promise.race([waitExit(clock, 30_000), pageCrashed.then((why) => ({ why }))]);
+    const code = await Promise.race([waitExit(clock, 30_000), h.crashed().then((why) => ({ why }))]);
     if (code && code.why) problems.push(code.why);
     else if (code !== 0) problems.push(`moqt-clock subscribe exited with ${code}`);
     res = await pub;
@@ -265,30 +113,10 @@ async function browserPublishes(draft) {
 // --- GStreamer elements (gst-launch-1.0 -m) -------------------------------------------------
 
 const GST_LAUNCH = process.env.GST_LAUNCH;
-// A gst-launch pipeline with our plugin; resolves once moqsink/moqsrc posted its "listening"
-// element message (gst-launch -m prints it): {port, sha256}.
-function startGst(args) {
-  const g = spawnChild(GST_LAUNCH, ['-m', ...args], 'gst');
-  const p = g.proc;
-  g.out = '';
-  g.ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening message within 15 s: ${g.out.slice(-500)}`)), 15_000);
-    p.stdout.on('data', (d) => {
-      g.out += d;
-      const m = /event=\(string\)listening, detail=\(string\)"?[^"]*?:(\d+)\\? sha256\\?=([0-9a-f]{64})/.exec(g.out);
-      if (m && !g.info) {
-        clearTimeout(timer);
-        g.info = { port: Number(m[1]), sha256: m[2] };
-        resolve(g.info);
-      }
-    });
-    g.exited.then((c) => { clearTimeout(timer); reject(new Error(`gst-launch exited (${c}): ${g.stderr}${g.out.slice(-500)}`)); });
-  });
-  return g;
-}
-// -e: SIGINT sends EOS first, so sinks finish their files.
-const stopGst = (g) => stopChild(g, 'SIGINT', 5000);
-const gstErrors = (g) => (g.out + g.stderr).split('\n').filter((l) => /ERROR|moqt session \(/.test(l));
+// A gst-launch pipeline with our plugin; `ready` resolves once moqsink/moqsrc posted its
+// "listening" element message (gst-launch -m prints it): {port, sha256}.
+const startGst = (args) => h.startGst(GST_LAUNCH, args);
+const { stopGst, gstErrors } = h;
 
 // The browser watches a moqsink broadcast: the catalog lists the video track with its codec, and
 // the video objects are H.264 access units, whole groups from object 0.
@@ -344,7 +172,7 @@ async function browserPublishesToMoqsrc(draft) {
   const name = `draft-${draft} moqsrc receives what the browser publishes`;
   const groups = 3, perGroup = 5;
   await openPage();
-  const out = path.join(tmp, `moqsrc-${draft}.bin`);
+  const out = path.join(h.tmp, `moqsrc-${draft}.bin`);
   const g = startGst(['-e', 'moqsrc', `uri=https://127.0.0.1:0/clock?mode=listener&draft=${draft}`, 'track=now',
     'caps=application/x-moq-test', '!', 'filesink', `location=${out}`]);
   const problems = [];
@@ -375,8 +203,7 @@ async function browserPublishesToMoqsrc(draft) {
   if (problems.length) console.log(`  gst-launch output:\n${(g.out + g.stderr).slice(-3000).replace(/^/gm, '    ')}`);
 }
 
-console.log(`moqnet_interop: chromium ${browser.version()}, @moq/net ${JSON.parse(fs.readFileSync(
-  path.join(here, 'node_modules/@moq/net/package.json'), 'utf8')).version}, drafts ${drafts.join(', ')}`);
+console.log(`moqnet_interop: chromium ${h.browser.version()}, @moq/net ${moqnetVersion()}, drafts ${drafts.join(', ')}`);
 for (const d of drafts) {
   await browserSubscribes(d);
   await browserPublishes(d);
@@ -385,8 +212,4 @@ for (const d of drafts) {
     await browserPublishesToMoqsrc(d);
   }
 }
-const failed = results.filter((r) => !r.ok).length;
-if (failed) for (const l of pageLog.slice(-60)) console.log(l);
-console.log(`moqnet_interop: ${results.length - failed} passed, ${failed} failed`);
-await cleanup();
-process.exit(failed ? 1 : 0);
+await h.finish();

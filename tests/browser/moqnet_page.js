@@ -1,4 +1,5 @@
-// Page side of moqnet_interop.mjs: @moq/net 0.3.4 in Chromium against our moqt-clock.
+// Page side of moqnet_interop.mjs and moqnet_relay.mjs: @moq/net 0.3.4 in Chromium against our
+// moqt-clock, GStreamer elements and moqt-relay.
 // Bundled with esbuild at test time (never committed); exposes window.moqSub / window.moqPub.
 // Both resolve (never reject) with { ok, version, ..., log } so the Node side sees what happened.
 import * as Moq from "@moq/net";
@@ -79,8 +80,9 @@ window.moqSub = async ({ url, hash, protocols, ns, track, want, timeoutMs, binar
 
 // Publishes ns/track as a broadcast (PUBLISH_NAMESPACE, then serving SUBSCRIBE), waits for a
 // subscriber, then writes `groups` groups shaped like the clock: object 0 "d<draft>-g<i>:" and
-// objects 1..perGroup "00", "01", ... Keeps the session open until the peer closes it.
-window.moqPub = async ({ url, hash, protocols, ns, track, groups, perGroup, label, timeoutMs }) => {
+// objects 1..perGroup "00", "01", ... Keeps the session open until the peer closes it, or for
+// `lingerMs` (default `timeoutMs`) after the last group (a relay does not close it).
+window.moqPub = async ({ url, hash, protocols, ns, track, groups, perGroup, label, timeoutMs, lingerMs }) => {
   const log = [];
   let conn;
   let version;
@@ -106,7 +108,7 @@ window.moqPub = async ({ url, hash, protocols, ns, track, groups, perGroup, labe
       await sleep(30);
     }
     log.push(`wrote ${groups} groups`);
-    const closed = await Promise.race([conn.closed.then(() => true), sleep(timeoutMs).then(() => false)]);
+    const closed = await Promise.race([conn.closed.then(() => true), sleep(lingerMs ?? timeoutMs).then(() => false)]);
     log.push(closed ? "peer closed the session" : "session still open at the timeout");
     return { ok: true, version, log };
   } catch (e) {

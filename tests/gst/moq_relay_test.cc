@@ -393,6 +393,8 @@ TEST(RelayElement, BadSettingsNameTheProperty) {
             std::string::npos);
   EXPECT_NE(failure("moqrelay draft=15").find("draft"), std::string::npos);
   EXPECT_NE(failure("moqrelay upstream=ftp://x/y").find("upstream"), std::string::npos);
+  EXPECT_NE(failure("moqrelay jwt-key-file=/nonexistent.key").find("jwt-key-file"), std::string::npos);
+  EXPECT_NE(failure("moqrelay jwt-alg=RS512").find("jwt-alg"), std::string::npos);
   EXPECT_NE(failure("videotestsrc ! x264enc ! moqsink uri=moqt://local/live/cam?relay=nobody").find("'relay'"),
             std::string::npos);
   RelayElement taken("taken");

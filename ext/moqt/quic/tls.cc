@@ -85,8 +85,10 @@ std::optional<CertificatePem> generate_self_signed(const std::vector<std::string
   const std::string cn = names.empty() ? "localhost" : names[0];
   gnutls_x509_crt_set_version(crt, 3);
   gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
+  // The whole validity period is `days` (from one hour ago, for clock skew): browsers pinning
+  // by hash (WebTransport serverCertificateHashes) refuse a period over 14 days, so 14 must fit.
   gnutls_x509_crt_set_activation_time(crt, now - 3600);
-  gnutls_x509_crt_set_expiration_time(crt, now + time_t(days) * 86400);
+  gnutls_x509_crt_set_expiration_time(crt, now - 3600 + time_t(days) * 86400);
   gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn.data(), unsigned(cn.size()));
   gnutls_x509_crt_set_key(crt, key);
   gnutls_x509_crt_set_basic_constraints(crt, 0, -1);

@@ -25,8 +25,8 @@ struct CertificatePem {
   std::string sha256_hex;   // SHA-256 of the DER certificate (what browsers pin), lowercase hex
 };
 
-// Self-signed ECDSA P-256, valid from one hour ago for `days` days (browsers pinning by hash want
-// < 14), with the given DNS names / IP addresses as subjectAltNames.
+// Self-signed ECDSA P-256, valid from one hour ago for `days` days in all (browsers pinning by
+// hash accept at most 14), with the given DNS names / IP addresses as subjectAltNames.
 std::optional<CertificatePem> generate_self_signed(const std::vector<std::string>& names, int days,
                                                    std::string* error);
 std::optional<CertificatePem> load_pem_files(const std::string& cert_file, const std::string& key_file,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 
 
 namespace moqt::relay {
@@ -25,6 +26,7 @@ struct Relay::Peer : session::SessionHandler {
   std::map<TrackNamespace, int> ns_refs;  // announced namespaces and pushed tracks' namespaces
   std::map<uint64_t, NamespaceTable::WatchId> watches;  // SUBSCRIBE_NAMESPACE request -> watch
   bool ready = false;
+  Grant grant;  // what its token allows (with auth on)
 
   Peer(Relay& relay, Session& sess, SourceId sid) : r(relay), s(sess), id(sid) {}
 
@@ -34,6 +36,12 @@ struct Relay::Peer : session::SessionHandler {
                              (s.peer_implementation().empty() ? "" : " (" + s.peer_implementation() + ")");
     r.log("session " + std::to_string(id) + " open: " + what);
     r.event(RelayEvent::Kind::kSessionOpened, id, what);
+    if (r.cfg_.auth) r.authenticate(*this);
+  }
+  bool may_publish(const TrackNamespace& ns) override {
+    if (!r.cfg_.auth || grant.may_publish(ns)) return true;
+    r.refuse_unauthorized(*this, "publish", ns);
+    return false;
   }
   void on_closed(uint64_t code, const std::string& reason) override {
     const std::string what = "code " + std::to_string(code) + (reason.empty() ? "" : " (" + reason + ")");
@@ -140,6 +148,52 @@ Relay::~Relay() {
 void Relay::log(const std::string& line) {
   if (log_) log_(line);
   else std::fprintf(stderr, "moqt-relay: %s\n", line.c_str());
+}
+
+// --- authorization ------------------------------------------------------------------------------
+
+void Relay::authenticate(Peer& p) {
+  const auto token = Authorizer::token_of(p.s.peer_auth_token(), p.s.peer_path());
+  if (!token) {
+    log("session " + std::to_string(p.id) + ": no token: it may neither publish nor subscribe");
+    return;
+  }
+  std::string why;
+  const Authorizer::Verdict v = cfg_.auth->verify(*token, &p.grant, &why);
+  if (v != Authorizer::Verdict::kOk) {
+    ++closed_.auth_refused;
+    log("session " + std::to_string(p.id) + " closed: " + why);
+    // MALFORMED_AUTH_TOKEN / EXPIRED_AUTH_TOKEN (the same codes in -14, -16 and -18).
+    close_peer(p, v == Authorizer::Verdict::kExpired ? 0x18 : 0x16, why);
+    return;
+  }
+  log("session " + std::to_string(p.id) + ": token grants publish " + std::to_string(p.grant.publish.size()) +
+      " and subscribe " + std::to_string(p.grant.subscribe.size()) + " prefixes");
+  if (p.grant.expires) {
+    // The grant ends with its token.
+    const auto left = std::chrono::seconds(std::max<int64_t>(0, *p.grant.expires - int64_t(std::time(nullptr))));
+    loop_.add_timer(left, [this, id = p.id, alive = alive_] {
+      if (!*alive) return;
+      auto it = sources_.find(id);
+      if (it == sources_.end()) return;
+      ++closed_.auth_refused;
+      log("session " + std::to_string(id) + " closed: its token expired");
+      close_peer(*it->second, 0x18, "token expired");
+    });
+  }
+}
+
+// Closing a session ourselves: it does not call on_closed, so its peer goes here.
+void Relay::close_peer(Peer& p, uint64_t code, const std::string& reason) {
+  p.s.close(code, reason);
+  if (p.ready) event(RelayEvent::Kind::kSessionClosed, p.id, "code " + std::to_string(code) + " (" + reason + ")");
+  peer_closed(p);
+}
+
+void Relay::refuse_unauthorized(Peer& p, const char* what, const TrackNamespace& ns) {
+  ++closed_.auth_refused;
+  ++closed_.requests_refused;
+  log("session " + std::to_string(p.id) + ": may not " + what + " " + wire::to_string(ns) + ": UNAUTHORIZED");
 }
 
 void Relay::event(RelayEvent::Kind kind, SourceId id, const std::string& detail) {
@@ -356,6 +410,10 @@ void Relay::find_local(SourceId id, const FullTrackName& name, RequestFor why, A
 void Relay::find_track(Session& asker, const FullTrackName& name, RequestFor why, Answer answer) {
   auto p = peers_.find(&asker);
   if (p == peers_.end()) return answer(nullptr, LookupError::kInternal, "session not known");
+  if (cfg_.auth && !p->second->grant.may_subscribe(name.ns)) {
+    refuse_unauthorized(*p->second, "subscribe to", name.ns);
+    return answer(nullptr, LookupError::kUnauthorized, "the token does not grant " + wire::to_string(name.ns));
+  }
   find(p->second->id, name, why, std::move(answer));
 }
 
@@ -550,9 +608,14 @@ void Relay::retry_held() {
 // --- namespace subscriptions -----------------------------------------------------------------
 
 std::optional<std::vector<TrackNamespace>> Relay::watch_namespaces(Session& asker, uint64_t request_id,
-                                                                   const TrackNamespace& prefix, LookupError*) {
+                                                                   const TrackNamespace& prefix, LookupError* error) {
   auto pit = peers_.find(&asker);
   if (pit == peers_.end()) return std::vector<TrackNamespace>{};
+  if (cfg_.auth && !pit->second->grant.may_subscribe(prefix)) {
+    refuse_unauthorized(*pit->second, "watch", prefix);
+    *error = LookupError::kUnauthorized;
+    return std::nullopt;
+  }
   if (uplink_) watch_upstream(prefix);  // what the upstream has comes in as updates
   Session* s = &asker;
   pit->second->watches[request_id] =

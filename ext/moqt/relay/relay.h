@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "moqt/relay/auth.h"
 #include "moqt/relay/namespace_table.h"
 #include "moqt/relay/upstream_track.h"
 #include "moqt/session/client.h"
@@ -48,6 +49,11 @@ struct RelayConfig {
   session::ClientConfig upstream_client;        // its drafts, TLS verification, auth token
   std::chrono::milliseconds upstream_retry{500};  // reconnect backoff: doubles up to 30 s
   size_t max_upstream_watches = 256;            // distinct prefixes forwarded upstream
+  // When set, a session may publish / subscribe only under the prefixes its JWT grants (taken
+  // from the SETUP AUTHORIZATION TOKEN or a `jwt=` query in the connect path). Without a token
+  // it may do nothing; a bad token closes the session (MALFORMED_AUTH_TOKEN /
+  // EXPIRED_AUTH_TOKEN), and so does its expiry. In-process (local) sources are trusted.
+  std::shared_ptr<const Authorizer> auth;
 };
 
 // What the relay tells its front end (the moqrelay element posts these on the bus).
@@ -76,6 +82,7 @@ struct RelayStats {
   uint64_t requests_refused = 0;          // no such namespace / track, limits
   uint64_t limit_hits = 0;                // max_tracks, max_held
   uint64_t upstream_connects = 0;         // sessions opened to the upstream (1 + reconnects)
+  uint64_t auth_refused = 0;              // requests refused UNAUTHORIZED, sessions closed for their token
 };
 
 class Relay : public session::TrackSource {
@@ -144,6 +151,9 @@ class Relay : public session::TrackSource {
   void retry_held();
   void check_drain();
   void log(const std::string& line);
+  void authenticate(Peer& p);
+  void close_peer(Peer& p, uint64_t code, const std::string& reason);
+  void refuse_unauthorized(Peer& p, const char* what, const TrackNamespace& ns);
   void event(RelayEvent::Kind kind, SourceId id, const std::string& detail);
 
   quic::EventLoop& loop_;

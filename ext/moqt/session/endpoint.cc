@@ -85,6 +85,7 @@ std::unique_ptr<Server> Server::start(quic::EventLoop& loop, ServerConfig cfg, T
       sc.webtransport = true;
       raw->sessions_.push_back(std::make_unique<Session>(ws, sc, nullptr, raw->tracks_));
       Session* sess = raw->sessions_.back().get();
+      sess->set_peer_path(r.path);
       if (raw->on_session_) sess->set_session_handler(raw->on_session_(*sess));
       return webtransport::ConnectDecision{200, sess, chosen};
     };

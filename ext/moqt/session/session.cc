@@ -643,6 +643,9 @@ void Session::handle_setup(const ControlMessage& m) {
                 "PATH/AUTHORITY not allowed from this peer");
   if (draft_ != Draft::k18) peer_max_request_id_ = p->max_request_id.value_or(0);
   peer_implementation_ = p->implementation.value_or("");
+  if (p->path) peer_path_ = *p->path;
+  for (const AuthToken& t : p->auth_tokens)
+    if (t.alias_type == TokenAliasType::kUseValue || t.alias_type == TokenAliasType::kRegister) peer_auth_token_ = t.value;
   // @moq/net (MOQT_IMPLEMENTATION "moq-lite-js") decodes LARGEST_OBJECT with a length prefix
   // from -17 on, where -18 ("LARGEST OBJECT Parameter", "Message Parameters") makes it a bare
   // Location, and then fails the whole reply. It only uses the value from -20 on, so it gets
@@ -1273,6 +1276,10 @@ void Session::answer_track_status(const TrackStatus& m, std::shared_ptr<TrackPub
 
 void Session::on_publish_namespace(const PublishNamespace& m, StreamId) {
   if (!check_incoming_request_id(m.request_id)) return;
+  if (handler_ && !handler_->may_publish(m.ns)) {
+    reply(m.request_id, RequestError{RequestKind::kPublishNamespace, m.request_id, 0x1, 0, "unauthorized", {}}, true);
+    return;
+  }
   const bool accept = handler_ ? handler_->on_namespace_published(m.ns) : false;
   if (accept) {
     peer_namespaces_[m.request_id] = m.ns;
@@ -1345,6 +1352,10 @@ void Session::peer_request_ended(uint64_t request_id) {
 
 void Session::on_publish(const Publish& m, StreamId) {
   if (!check_incoming_request_id(m.request_id)) return;
+  if (handler_ && !handler_->may_publish(m.track.ns)) {
+    reply(m.request_id, RequestError{RequestKind::kPublish, m.request_id, 0x1, 0, "unauthorized", {}}, true);
+    return;
+  }
   SubscriptionHandler* h = handler_ ? handler_->on_incoming_publish(m.track) : nullptr;
   if (!h || alias_to_sub_.count(m.track_alias)) {
     RequestError e{RequestKind::kPublish, m.request_id, uninterested(draft_), 0,

@@ -122,6 +122,9 @@ class SessionHandler {
   virtual void on_ready(Draft) {}
   virtual void on_closed(uint64_t /*code*/, const std::string& /*reason*/) {}
   virtual void on_goaway(const std::string& /*new_uri*/) {}
+  // May the peer publish under `ns` (PUBLISH_NAMESPACE, PUBLISH)? Asked first; false answers the
+  // request UNAUTHORIZED.
+  virtual bool may_publish(const TrackNamespace&) { return true; }
   // The peer announced a namespace (PUBLISH_NAMESPACE). Return true to accept.
   virtual bool on_namespace_published(const TrackNamespace&) { return true; }
   virtual void on_namespace_done(const TrackNamespace&) {}
@@ -156,6 +159,12 @@ class Session final : public quic::TransportHandler {
   bool webtransport() const { return cfg_.webtransport; }
   // The peer's MOQT_IMPLEMENTATION setup option ("" if it sent none), known once ready.
   const std::string& peer_implementation() const { return peer_implementation_; }
+  // The peer's credentials, known once ready: the value of its SETUP AUTHORIZATION TOKEN (a
+  // USE_VALUE token; none if it sent none) and the path it connected to (the raw-QUIC PATH
+  // option, or the WebTransport CONNECT path, query included).
+  const std::optional<std::string>& peer_auth_token() const { return peer_auth_token_; }
+  const std::string& peer_path() const { return peer_path_; }
+  void set_peer_path(std::string path) { peer_path_ = std::move(path); }  // the endpoint, for WT
   quic::EventLoop& loop() { return t_.loop(); }
   const SessionStats& stats() const { return stats_; }
 
@@ -323,6 +332,8 @@ class Session final : public quic::TransportHandler {
   bool goaway_sent_ = false, goaway_received_ = false;
   std::vector<std::pair<wire::ControlMessage, quic::StreamId>> early_messages_;  // -18 requests before the peer's SETUP
   std::string peer_implementation_;
+  std::optional<std::string> peer_auth_token_;
+  std::string peer_path_;
   bool omit_largest_object_ = false;  // peer_workarounds: @moq/net at -18
   bool whole_groups_ = false;         // peer_workarounds: @moq/net, LargestObject from object 0
   std::optional<std::pair<std::string, std::chrono::milliseconds>> pending_goaway_;
