@@ -277,6 +277,62 @@ TEST_F(RelayTest, NamespaceSubscribersHearAnnouncementsAndEnds) {
   stop();
 }
 
+// A held SUBSCRIBE goes to a publisher that announces its namespace and at once PUBLISHes the
+// same track: the PUBLISH takes the track over and the waiting subscriber is served by it (it
+// used to get no answer at all).
+TEST_F(RelayTest, WaitingSubscriberServedByAPublishThatTakesOver) {
+  RelayConfig cfg;
+  cfg.hold = 5000ms;
+  start_relay(cfg);
+  Recorder r;
+  ASSERT_TRUE(subscribe(viewer(Draft::k16, false), kTrack, r));
+  ASSERT_TRUE(eventually([&] { return stats().held_requests == 1; }));
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  registries.push_back(std::make_unique<TrackRegistry>());
+  TrackRegistry* reg = registries.back().get();
+  pub_loop.run_sync([&] { reg->add(track); });
+  publishers.push_back(connect(pub_loop, Draft::k16, false, nullptr, reg));
+  Client* c = publishers.back().get();
+  pub_loop.run_sync([&] {
+    c->publish_namespace(kNs, nullptr);
+    c->publish(track, nullptr);
+  });
+  ASSERT_TRUE(r.wait([&] { return r.ok || r.error || r.done; })) << "the subscriber got an answer";
+  EXPECT_TRUE(r.ok);
+  ASSERT_TRUE(eventually([&] { return on(pub_loop, [&] { return track->subscriber_count(); }) >= 1; }));
+  pub_loop.run_sync([&] {
+    for (uint64_t o = 0; o < 3; ++o) track->write(make_object(0, o));
+  });
+  ASSERT_TRUE(r.wait([&] { return r.objects.size() >= 3 || r.done; })) << r.count();
+  EXPECT_EQ(r.count(), 3u);
+  stop();
+}
+
+// Objects a publisher writes right after PUBLISH, before PUBLISH_OK comes back, reach the relay:
+// the publisher's session sends the current group from object 0 once accepted, so a viewer
+// joining later still decodes from the group's start.
+TEST_F(RelayTest, ObjectsWrittenBeforePublishOkAreNotLost) {
+  start_relay();
+  for (Draft d : {Draft::k14, Draft::k16, Draft::k18}) {
+    const FullTrackName name{{"push", wire::profile(d).name}, "t"};
+    auto track = std::make_shared<TrackPublisher>(name, TrackOptions{});
+    publishers.push_back(connect(pub_loop, d, d == Draft::k16, nullptr, nullptr));
+    Client* c = publishers.back().get();
+    pub_loop.run_sync([&] {
+      c->publish(track, nullptr);
+      for (uint64_t o = 0; o < 3; ++o) track->write(make_object(0, o));
+    });
+    ASSERT_TRUE(eventually([&] { return on(pub_loop, [&] { return track->subscriber_count(); }) == 1; }));
+    Recorder r;
+    ASSERT_TRUE(subscribe(viewer(Draft::k18, true), name, r));
+    ASSERT_TRUE(r.wait([&] { return r.objects.size() >= 3; })) << wire::profile(d).name << ": got " << r.count();
+    pub_loop.run_sync([&] { track->write(make_object(0, 3)); });
+    ASSERT_TRUE(r.wait([&] { return r.objects.size() >= 4; }));
+    expect_intact(r, 4, wire::profile(d).name);
+  }
+  stop();
+}
+
 // The last viewer leaving ends the upstream subscription after the linger time, not before.
 TEST_F(RelayTest, UpstreamSubscriptionLingersThenGoes) {
   RelayConfig cfg;

@@ -294,10 +294,13 @@ void Relay::drop_all_namespaces(SourceId id) {
   namespaces_.remove_source(id);
 }
 
-void Relay::take_over(const TrackKey& key, const std::string& by) {
+std::vector<Answer> Relay::take_over(const TrackKey& key, const std::string& by) {
   auto it = tracks_.find(key);
-  if (it == tracks_.end()) return;
+  if (it == tracks_.end()) return {};
   Track& old = *it->second;
+  // Requests still waiting for the old source's answer are the new publisher's to serve.
+  std::vector<Answer> waiting = std::move(old.waiting);
+  old.waiting.clear();
   if (!old.pub->finished()) {
     // The newest publisher wins: a restarted encoder must not wait for its dead predecessor's
     // idle timeout. The old source's subscribers get PUBLISH_DONE and subscribe again.
@@ -313,14 +316,23 @@ void Relay::take_over(const TrackKey& key, const std::string& by) {
     }
   }
   retire(key);
+  return waiting;
+}
+
+void Relay::serve_waiting(std::vector<Answer> waiting, const std::shared_ptr<TrackPublisher>& pub) {
+  for (Answer& a : waiting) {
+    if (pub) a(pub, LookupError::kNone, "");
+    else a(nullptr, LookupError::kExcessiveLoad, "too many tracks");
+  }
 }
 
 session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackName& name) {
   const TrackKey key{name.ns, name.name};
-  take_over(key, "session " + std::to_string(p.id));
+  std::vector<Answer> waiting = take_over(key, "session " + std::to_string(p.id));
   if (tracks_.size() >= cfg_.max_tracks) {
     log("PUBLISH of " + wire::to_string(name) + " refused: max-tracks reached");
     ++closed_.limit_hits;
+    serve_waiting(std::move(waiting), nullptr);
     return nullptr;
   }
   auto t = std::make_unique<Track>();
@@ -337,8 +349,10 @@ session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackNa
     upstream_event(key, e, code, why);
   });
   UpstreamTrack* handler = t->up.get();
+  std::shared_ptr<TrackPublisher> pub = t->pub;
   tracks_[key] = std::move(t);
   add_namespace(p.id, name.ns);
+  serve_waiting(std::move(waiting), pub);
   return handler;
 }
 
@@ -375,20 +389,22 @@ bool Relay::publish_local(SourceId id, std::shared_ptr<TrackPublisher> pub) {
   if (l == locals_.end()) return false;
   const FullTrackName name = pub->name();
   const TrackKey key{name.ns, name.name};
-  take_over(key, "in-process " + std::to_string(id) + " (" + l->second->label + ")");
+  std::vector<Answer> waiting = take_over(key, "in-process " + std::to_string(id) + " (" + l->second->label + ")");
   if (tracks_.size() >= cfg_.max_tracks) {
     log("in-process publish of " + wire::to_string(name) + " refused: max-tracks reached");
     ++closed_.limit_hits;
+    serve_waiting(std::move(waiting), nullptr);
     return false;
   }
   auto t = std::make_unique<Track>();
   t->name = name;
-  t->pub = std::move(pub);  // the publisher's own track is the cache: nothing is copied
+  t->pub = pub;  // the publisher's own track is the cache: nothing is copied
   t->local = id;
   t->pushed = true;
   t->ready = true;
   tracks_[key] = std::move(t);
   add_namespace(id, name.ns);
+  serve_waiting(std::move(waiting), pub);
   return true;
 }
 
@@ -580,12 +596,16 @@ void Relay::retire(const TrackKey& key) {
   if (t->up) closed_.objects_in += t->up->objects_in(), closed_.bytes_in += t->up->bytes_in();
   t->pub->set_on_subscribers(nullptr);
   t->pub->finish(session::TrackEnd::kPublisherGone);
+  // Nobody waits forever: whoever still waits for this track's answer hears it is gone.
+  std::vector<Answer> waiting = std::move(t->waiting);
   // Its UpstreamTrack may be the caller: destroyed on the next loop turn.
   retired_.push_back(std::move(t));
   if (retired_.size() == 1)
     loop_.add_timer(std::chrono::nanoseconds(0), [this, alive = alive_] {
       if (*alive) retired_.clear();
     });
+  if (!waiting.empty()) ++closed_.requests_refused;
+  for (Answer& a : waiting) a(nullptr, LookupError::kDoesNotExist, "the track went away");
 }
 
 void Relay::retry_held() {

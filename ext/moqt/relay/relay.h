@@ -137,7 +137,9 @@ class Relay : public session::TrackSource {
   void drop_namespace(SourceId id, const TrackNamespace& ns);
   void drop_all_namespaces(SourceId id);
   // A new publisher of `key` takes it over from whoever published it before.
-  void take_over(const TrackKey& key, const std::string& by);
+  // Returns the requests that waited for the old source's answer.
+  std::vector<Answer> take_over(const TrackKey& key, const std::string& by);
+  void serve_waiting(std::vector<Answer> waiting, const std::shared_ptr<session::TrackPublisher>& pub);
   void find(SourceId asker, const wire::FullTrackName& name, session::RequestFor why, Answer answer);
   session::SubscriptionHandler* incoming_publish(Peer& p, const wire::FullTrackName& name);
   void subscribe_upstream(Peer* source, const wire::FullTrackName& name, Answer answer);

@@ -1495,9 +1495,17 @@ void Session::on_request_ok(const RequestOk& m, StreamId stream) {
     if (m.params.filter && (m.params.filter->type == FilterType::kAbsoluteStart ||
                             m.params.filter->type == FilterType::kAbsoluteRange))
       sub->start = m.params.filter->start;
+    const std::optional<Location> largest = r.published->largest();
+    const bool from_cache = largest && !(m.params.filter && (m.params.filter->type == FilterType::kAbsoluteStart ||
+                                                             m.params.filter->type == FilterType::kAbsoluteRange));
+    // Objects written while PUBLISH_OK was on its way would be lost: the peer gets the current
+    // group from its object 0 out of the cache (a relay can then serve joiners from its start).
+    if (from_cache) sub->start = Location{largest->group, 0};
     OutgoingSubscription* raw = sub.get();
     out_subs_[id] = std::move(sub);
     if (draft_ == Draft::k18) peer_request_stream_by_id_[id] = r.stream;
+    if (from_cache)
+      for (const Object* o : r.published->cached_range(raw->start, *largest, GroupOrder::kAscending)) raw->on_object(*o);
     r.published->add_sink(raw);
   }
   // The request lives on (PUBLISH, namespaces; in -18 a REQUEST_OK on a subscription's stream
