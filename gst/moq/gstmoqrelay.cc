@@ -23,7 +23,7 @@ struct RelayProps {
   guint port = 4443;
   gint draft = 0;
   guint cache_groups = 8, cache_mb = 64, linger_ms = 2000, hold_ms = 0, max_sessions = 1000, max_tracks = 10000,
-        drain_ms = 2000, idle_timeout_ms = 10000;
+        drain_ms = 2000, idle_timeout_ms = 10000, loops = 1;
 };
 
 struct _GstMoqRelay {
@@ -38,7 +38,7 @@ enum {
   PROP_0, PROP_ADDRESS, PROP_PORT, PROP_CERT_FILE, PROP_KEY_FILE, PROP_CERT_SHA256, PROP_DRAFT, PROP_WT_PATH,
   PROP_CACHE_GROUPS, PROP_CACHE_MB, PROP_LINGER_MS, PROP_HOLD_MS, PROP_MAX_SESSIONS, PROP_MAX_TRACKS, PROP_DRAIN_MS,
   PROP_GOAWAY_URI, PROP_IDLE_TIMEOUT_MS, PROP_STATS, PROP_UPSTREAM, PROP_UPSTREAM_PIN, PROP_UPSTREAM_INSECURE,
-  PROP_JWT_KEY_FILE, PROP_JWT_ALG
+  PROP_JWT_KEY_FILE, PROP_JWT_ALG, PROP_LOOPS
 };
 
 G_DEFINE_TYPE(GstMoqRelay, gst_moq_relay, GST_TYPE_ELEMENT)
@@ -105,17 +105,12 @@ static gboolean gst_moq_relay_start(GstMoqRelay* self) {
 
   auto host = std::make_shared<RelayHost>();
   host->name = GST_OBJECT_NAME(self);
-  if (!RelayHost::add(host))
+  if (RelayHost::find(host->name))
     return fail("name", "another running moqrelay is called '" + host->name + "': attachments name it");
-  host->loop.start("moqrelay");
-  guint port = 0;
-  host->loop.run_sync([&] {
-    host->relay = relay::Relay::start(host->loop, cfg, &err);
-    if (!host->relay) return;
-    port = host->relay->address().port();
-    GstElement* e = GST_ELEMENT(self);  // the element outlives the relay: stop() resets it first
-    host->relay->set_log([e](const std::string& line) { GST_INFO_OBJECT(e, "%s", line.c_str()); });
-    host->relay->set_events([e](const relay::RelayEvent& ev) {
+  GstElement* e = GST_ELEMENT(self);  // the element outlives the relays: stop() ends them first
+  host->group = relay::RelayGroup::start(p.loops, cfg, &err, [e](relay::Relay& r) {
+    r.set_log([e](const std::string& line) { GST_INFO_OBJECT(e, "%s", line.c_str()); });
+    r.set_events([e](const relay::RelayEvent& ev) {
       gst_element_post_message(
           e, gst_message_new_element(GST_OBJECT(e), gst_structure_new("moq-relay", "event", G_TYPE_STRING,
                                                                       event_name(ev.kind), "source", G_TYPE_UINT64,
@@ -123,11 +118,12 @@ static gboolean gst_moq_relay_start(GstMoqRelay* self) {
                                                                       ev.detail.c_str(), nullptr)));
     });
   });
-  if (!host->relay) {
-    RelayHost::remove(host.get());
-    host->loop.stop();
-    return fail(p.port ? "port" : "address", "cannot listen on " + cfg.server.listen + ": " + err);
+  if (!host->group) return fail(p.port ? "port" : "address", "cannot listen on " + cfg.server.listen + ": " + err);
+  if (!RelayHost::add(host)) {
+    host->group.reset();
+    return fail("name", "another running moqrelay is called '" + host->name + "': attachments name it");
   }
+  const guint port = host->group->port();
   GST_INFO_OBJECT(self, "listening on %s:%u (raw QUIC and WebTransport), certificate sha256 %s", p.address.c_str(), port,
                   cert->sha256_hex.c_str());
   GST_OBJECT_LOCK(self);
@@ -150,14 +146,8 @@ static void gst_moq_relay_stop(GstMoqRelay* self) {
   GST_OBJECT_UNLOCK(self);
   if (!host) return;
   RelayHost::remove(host.get());  // no new attachments
-  auto drained = std::make_shared<std::atomic<bool>>(false);
-  host->loop.run_sync([&] {
-    if (host->relay) host->relay->drain(goaway, grace, [drained] { *drained = true; });
-  });
-  const auto deadline = std::chrono::steady_clock::now() + grace + std::chrono::seconds(2);
-  while (!*drained && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  host->loop.run_sync([&] { host->relay.reset(); });
+  host->group->drain(goaway, grace);
+  host->group->stop();
   // Attached moqsink/moqsrc keep `host` (and its loop) until they stop.
 }
 
@@ -171,7 +161,7 @@ static GstStateChangeReturn gst_moq_relay_change_state(GstElement* e, GstStateCh
 
 static GstStructure* gst_moq_relay_stats(std::shared_ptr<RelayHost> host) {
   relay::RelayStats s;
-  if (host) host->loop.run_sync([&] { if (host->relay) s = host->relay->stats(); });
+  if (host) s = host->group->stats();
   return gst_structure_new(
       "application/x-moq-relay-stats", "sessions", G_TYPE_UINT64, guint64(s.sessions), "tracks", G_TYPE_UINT64,
       guint64(s.tracks), "pushed-tracks", G_TYPE_UINT64, guint64(s.pushed_tracks), "upstream-subscriptions",
@@ -186,7 +176,8 @@ static GstStructure* gst_moq_relay_stats(std::shared_ptr<RelayHost> host) {
       "requests-refused", G_TYPE_UINT64, guint64(s.requests_refused), "limit-hits", G_TYPE_UINT64,
       guint64(s.limit_hits), "upstream-connected", G_TYPE_BOOLEAN, gboolean(s.upstream_connected),
       "upstream-connects", G_TYPE_UINT64, guint64(s.upstream_connects), "auth-refused", G_TYPE_UINT64,
-      guint64(s.auth_refused), nullptr);
+      guint64(s.auth_refused), "loop-links", G_TYPE_UINT64, guint64(s.loop_links), "loop-link-drops", G_TYPE_UINT64,
+      guint64(s.loop_link_drops), nullptr);
 }
 
 static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
@@ -219,6 +210,7 @@ static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GP
     case PROP_UPSTREAM_INSECURE: p.upstream_insecure = g_value_get_boolean(v); break;
     case PROP_JWT_KEY_FILE: p.jwt_key_file = str(); break;
     case PROP_JWT_ALG: p.jwt_alg = str(); break;
+    case PROP_LOOPS: p.loops = g_value_get_uint(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -252,6 +244,7 @@ static void gst_moq_relay_get_property(GObject* o, guint id, GValue* v, GParamSp
     case PROP_UPSTREAM_INSECURE: g_value_set_boolean(v, p.upstream_insecure); break;
     case PROP_JWT_KEY_FILE: str(p.jwt_key_file); break;
     case PROP_JWT_ALG: str(p.jwt_alg); break;
+    case PROP_LOOPS: g_value_set_uint(v, p.loops); break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK(self);  // not across the loop round trip
       g_value_take_boxed(v, gst_moq_relay_stats(host));
@@ -320,6 +313,12 @@ static void gst_moq_relay_class_init(GstMoqRelayClass* klass) {
                           "the issuer's ES256 public key (PEM); none = no authorization",
                           nullptr, rw));
   g_object_class_install_property(g, PROP_JWT_ALG, g_param_spec_string("jwt-alg", "JWT algorithm", "HS256 or ES256 (none = ES256 for a PEM public key, else HS256)", nullptr, rw));
+  g_object_class_install_property(
+      g, PROP_LOOPS,
+      g_param_spec_uint("loops", "Loops",
+                        "Event loops (threads) sharing the port (SO_REUSEPORT); a track crosses loops once per "
+                        "loop with viewers; attached elements use loop 0",
+                        1, 256, d.loops, rw));
   g_object_class_install_property(
       g, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",

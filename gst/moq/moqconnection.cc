@@ -285,11 +285,11 @@ bool Connection::start(std::string* error) {
                "' is running in this process (it starts at READY)";
       return false;
     }
-    loop_ = &host_->loop;
+    loop_ = &host_->loop();
     bool ok = false;
     loop_->run_sync([&] {
-      if (!host_->relay) return;
-      local_id_ = host_->relay->add_local(settings_.uri);
+      if (!host_->relay()) return;
+      local_id_ = host_->relay()->add_local(settings_.uri);
       ok = true;
     });
     if (!ok) {
@@ -398,7 +398,7 @@ Connection::~Connection() {
       *alive_ = false;
       handler_.reset();  // our local subscriptions
       for (auto& t : published_) t->finish();
-      if (host_->relay) host_->relay->remove_local(local_id_);
+      if (host_->relay()) host_->relay()->remove_local(local_id_);
     });
     return;
   }
@@ -427,8 +427,8 @@ std::shared_ptr<TrackPublisher> Connection::add_track(const std::string& name, T
     });
     published_.push_back(t);
     if (client_) publish_track(t);
-    if (host_ && host_->relay) {
-      if (host_->relay->publish_local(local_id_, t)) {
+    if (host_ && host_->relay()) {
+      if (host_->relay()->publish_local(local_id_, t)) {
         if (events_) events_("published", name);
       } else if (events_) {
         events_("warning", "the relay refused track " + name + " (max-tracks)");
@@ -454,7 +454,7 @@ void Connection::finish(const std::shared_ptr<TrackPublisher>& t) {
 void Connection::remove_track(const std::shared_ptr<TrackPublisher>& t) {
   loop_->post([this, t] {
     t->finish();
-    if (host_ && host_->relay) host_->relay->unpublish_local(local_id_, t->name());
+    if (host_ && host_->relay()) host_->relay()->unpublish_local(local_id_, t->name());
     registry_.remove(t->name());
     std::erase(published_, t);
   });
@@ -493,7 +493,7 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
 void Connection::attach_local(TrackSub& sub) {
   sub.local.reset();
   if (stopping_) return;
-  if (!host_->relay) {
+  if (!host_->relay()) {
     if (events_) events_("error", "the moqrelay named '" + settings_.relay + "' has stopped");
     return;
   }
@@ -510,7 +510,7 @@ void Connection::attach_local(TrackSub& sub) {
       if (*alive) attach_local(*s);
     });
   };
-  host_->relay->find_local(
+  host_->relay()->find_local(
       local_id_, name, RequestFor::kSubscribe,
       [this, s, alive = alive_, retry](std::shared_ptr<TrackPublisher> pub, LookupError, const std::string& why) {
         if (!*alive || stopping_) return;

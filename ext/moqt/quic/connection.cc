@@ -839,7 +839,7 @@ Endpoint::Endpoint(EventLoop& loop, UdpSocket sock, QuicConfig cfg)
 
 std::unique_ptr<Endpoint> Endpoint::listen(EventLoop& loop, const SocketAddress& local, QuicConfig cfg,
                                            std::shared_ptr<ServerTls> tls, AcceptCallback accept, std::string* error) {
-  auto sock = UdpSocket::bind(local, false, error);
+  auto sock = UdpSocket::bind(local, cfg.reuse_port, error);
   if (!sock) return nullptr;
   std::unique_ptr<Endpoint> ep(new Endpoint(loop, std::move(*sock), std::move(cfg)));
   ep->server_tls_ = std::move(tls);

@@ -52,6 +52,9 @@ struct QuicConfig {
   Impairment impairment;                    // test shim on this endpoint's sends
   bool ecn = true;
   bool gso = true;                          // false: no UDP_SEGMENT even when the kernel has it
+  // Server: SO_REUSEPORT, so several loops can listen on one port (the kernel spreads clients
+  // over them by address; give each its own stateless reset secret).
+  bool reuse_port = false;
 };
 
 class Endpoint;

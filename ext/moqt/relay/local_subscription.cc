@@ -30,6 +30,14 @@ void LocalSubscription::on_object(const session::Object& o) {
   if (cb_.object) cb_.object(o);
 }
 
+void LocalSubscription::on_subgroup_end(uint64_t group, uint64_t subgroup) {
+  if (cb_.subgroup_end && !(max_subgroup_ && subgroup > *max_subgroup_)) cb_.subgroup_end(group, subgroup);
+}
+
+void LocalSubscription::on_subgroup_reset(uint64_t group, uint64_t subgroup) {
+  if (cb_.subgroup_reset && !(max_subgroup_ && subgroup > *max_subgroup_)) cb_.subgroup_reset(group, subgroup);
+}
+
 void LocalSubscription::on_track_end(session::TrackEnd why) {
   if (cb_.end) cb_.end(why);
 }

@@ -20,6 +20,8 @@ class LocalSubscription : public session::ObjectSink {
     std::function<void(const session::Object&)> object;
     // The track ended. Called from inside the track: do not destroy the subscription here.
     std::function<void(session::TrackEnd)> end;
+    // Optional: a subgroup's end / reset (a mirror of the track needs them).
+    std::function<void(uint64_t group, uint64_t subgroup)> subgroup_end, subgroup_reset;
   };
   // `max_subgroup`: subgroups above it are skipped (SVC enhancement layers). `groups_back`: also
   // replay this many cached groups before the live one.
@@ -34,7 +36,8 @@ class LocalSubscription : public session::ObjectSink {
 
   // session::ObjectSink
   void on_object(const session::Object& o) override;
-  void on_subgroup_end(uint64_t, uint64_t) override {}
+  void on_subgroup_end(uint64_t group, uint64_t subgroup) override;
+  void on_subgroup_reset(uint64_t group, uint64_t subgroup) override;
   void on_track_end(session::TrackEnd why) override;
 
  private:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <set>
 
 
 namespace moqt::relay {
@@ -68,6 +69,8 @@ struct Relay::Track {
   std::optional<uint64_t> request_id;  // our SUBSCRIBE there (pulled tracks)
   bool pushed = false;                 // the publisher PUBLISHed it
   bool via_upstream = false;           // pulled from the chained upstream (request_id: its handle)
+  std::shared_ptr<LoopLink> link;      // mirrored from another loop of the group (relay link_shard)
+  size_t link_shard = 0;
   bool ready = false;
   std::vector<Answer> waiting;  // requests waiting for the upstream's answer
   quic::EventLoop::TimerId linger = 0;
@@ -136,6 +139,9 @@ Relay::~Relay() {
     if (h->timer) loop_.cancel_timer(h->timer);
   for (auto& [k, t] : tracks_)
     if (t->linger) loop_.cancel_timer(t->linger);
+  feeds_.clear();
+  for (auto& [k, t] : tracks_)
+    if (t->link) t->link->close();
   // Peers hear the end now (CONNECTION_CLOSE), not at their idle timeout.
   if (server_) server_->close_all(0, "relay stopped");
   server_.reset();  // sessions first: they call into tracks and peers while going
@@ -239,6 +245,12 @@ RelayStats Relay::stats() const {
   s.held_requests = held_.size();
   s.upstream_connected = up_ready_;
   for (auto& [k, t] : tracks_) {
+    if (t->link) {  // a mirror of another loop's track: counted there
+      ++s.loop_links;
+      s.loop_link_drops += t->link->dropped();
+      s.downstream_subscriptions += t->pub->subscriber_count();
+      continue;
+    }
     ++s.tracks;
     if (t->pushed) ++s.pushed_tracks;
     else if (t->request_id && (t->source || t->via_upstream)) ++s.upstream_subscriptions;
@@ -254,6 +266,8 @@ RelayStats Relay::stats() const {
     s.streams_reset_congestion += st.streams_reset_for_congestion;
     s.streams_reset_timeout += st.streams_reset_for_delivery_timeout;
   }
+  // Feeding another loop's mirror is not a viewer.
+  s.downstream_subscriptions -= std::min(s.downstream_subscriptions, feeds_.size());
   return s;
 }
 
@@ -270,7 +284,7 @@ void Relay::add_namespace(SourceId id, const TrackNamespace& ns) {
   if (!refs) return;
   if (++(*refs)[ns] == 1) {
     namespaces_.add(ns, id);
-    event(RelayEvent::Kind::kNamespacePublished, id, wire::to_string(ns));
+    namespace_transition(id, ns, true);
   }
   if (!held_.empty()) retry_held();
 }
@@ -283,15 +297,29 @@ void Relay::drop_namespace(SourceId id, const TrackNamespace& ns) {
   if (--it->second > 0) return;
   refs->erase(it);
   namespaces_.remove(ns, id);
-  event(RelayEvent::Kind::kNamespaceDone, id, wire::to_string(ns));
+  namespace_transition(id, ns, false);
 }
 
 void Relay::drop_all_namespaces(SourceId id) {
+  std::vector<TrackNamespace> gone;
   if (auto* refs = ns_refs(id)) {
-    for (auto& [ns, n] : *refs) event(RelayEvent::Kind::kNamespaceDone, id, wire::to_string(ns));
+    for (auto& [ns, n] : *refs) gone.push_back(ns);
     refs->clear();
   }
   namespaces_.remove_source(id);
+  for (const TrackNamespace& ns : gone) namespace_transition(id, ns, false);
+}
+
+// Namespaces of this relay's own sources are news for the front end and for the other loops;
+// the other loops' (mirrored here) are not.
+void Relay::namespace_transition(SourceId id, const TrackNamespace& ns, bool active) {
+  if (is_mirror_source(id)) return;
+  event(active ? RelayEvent::Kind::kNamespacePublished : RelayEvent::Kind::kNamespaceDone, id, wire::to_string(ns));
+  if (group_) group_->namespace_changed(index_, ns, active);
+}
+
+bool Relay::is_mirror_source(SourceId id) const {
+  return id != 0 && std::find(shard_src_.begin(), shard_src_.end(), id) != shard_src_.end();
 }
 
 std::vector<Answer> Relay::take_over(const TrackKey& key, const std::string& by) {
@@ -458,6 +486,27 @@ void Relay::find(SourceId asker, const FullTrackName& name, RequestFor why, Answ
     }
     return subscribe_upstream(nullptr, name, std::move(answer));
   }
+  if (src && is_mirror_source(*src)) {
+    const size_t shard = size_t(std::find(shard_src_.begin(), shard_src_.end(), *src) - shard_src_.begin());
+    if (asker == group_asker_) {  // never bounce a request between loops
+      ++closed_.requests_refused;
+      return answer(nullptr, LookupError::kDoesNotExist, "moved to another loop");
+    }
+    if (tracks_.size() >= cfg_.max_tracks) {
+      ++closed_.limit_hits;
+      ++closed_.requests_refused;
+      return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
+    }
+    return subscribe_mirror(shard, name, std::move(answer));
+  }
+  if (!src && upstream_elsewhere_ && asker != group_asker_) {
+    if (tracks_.size() >= cfg_.max_tracks) {
+      ++closed_.limit_hits;
+      ++closed_.requests_refused;
+      return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
+    }
+    return subscribe_mirror(0, name, std::move(answer));  // relay 0 holds the upstream session
+  }
   if (src && locals_.count(*src)) {
     // An in-process publisher's tracks are all in tracks_ already.
     ++closed_.requests_refused;
@@ -593,6 +642,10 @@ void Relay::retire(const TrackKey& key) {
   if (t->linger) loop_.cancel_timer(std::exchange(t->linger, 0));
   if (t->request_id && t->source) t->source->s.unsubscribe(*t->request_id);
   if (t->request_id && t->via_upstream && up_) up_->unsubscribe(*t->request_id);
+  if (t->link) {
+    t->link->close();
+    if (group_) group_->close_link(t->link_shard, t->link);
+  }
   if (t->up) closed_.objects_in += t->up->objects_in(), closed_.bytes_in += t->up->bytes_in();
   t->pub->set_on_subscribers(nullptr);
   t->pub->finish(session::TrackEnd::kPublisherGone);
@@ -637,6 +690,7 @@ std::optional<std::vector<TrackNamespace>> Relay::watch_namespaces(Session& aske
     return std::nullopt;
   }
   if (uplink_) watch_upstream(prefix);  // what the upstream has comes in as updates
+  else if (upstream_elsewhere_ && group_) group_->forward_watch(prefix);
   Session* s = &asker;
   pit->second->watches[request_id] =
       namespaces_.watch(prefix, [s, request_id](const TrackNamespace& ns, bool active) {
@@ -653,6 +707,147 @@ void Relay::unwatch_namespaces(Session& asker, uint64_t request_id) {
   namespaces_.unwatch(w->second);
   pit->second->watches.erase(w);
 }
+
+// --- one relay of a group (one per loop) ------------------------------------------------------------
+
+void Relay::join_group(size_t index, size_t size, LoopPeers* peers, bool upstream_elsewhere) {
+  group_ = peers;
+  index_ = index;
+  upstream_elsewhere_ = upstream_elsewhere;
+  shard_src_.assign(size, 0);
+  for (size_t i = 0; i < size; ++i)
+    if (i != index) shard_src_[i] = add_local("loop " + std::to_string(i));
+  group_asker_ = add_local("other loops");
+}
+
+// Idempotent: the group may tell a namespace twice (as it happens and in the start-up sync).
+void Relay::mirror_namespace(size_t shard, const TrackNamespace& ns, bool active) {
+  if (shard >= shard_src_.size() || shard == index_) return;
+  const SourceId src = shard_src_[shard];
+  auto* refs = ns_refs(src);
+  if (!refs || refs->count(ns) == size_t(active)) return;
+  if (active) add_namespace(src, ns);
+  else drop_namespace(src, ns);
+}
+
+std::vector<TrackNamespace> Relay::own_namespaces() const {
+  std::set<TrackNamespace> out;
+  for (auto& [s, p] : peers_)
+    for (auto& [ns, n] : p->ns_refs) out.insert(ns);
+  for (auto& [id, l] : locals_)
+    if (!is_mirror_source(id))
+      for (auto& [ns, n] : l->ns_refs) out.insert(ns);
+  return {out.begin(), out.end()};
+}
+
+void Relay::subscribe_mirror(size_t shard, const FullTrackName& name, Answer answer) {
+  const TrackKey key{name.ns, name.name};
+  if (tracks_.count(key)) retire(key);  // a finished one
+  auto t = std::make_unique<Track>();
+  t->name = name;
+  session::TrackOptions o;
+  o.cache_groups = cfg_.cache_groups;
+  o.cache_bytes = cfg_.cache_bytes;
+  t->pub = std::make_shared<TrackPublisher>(name, o);
+  t->link = std::make_shared<LoopLink>(loop_, name);
+  t->link_shard = shard;
+  t->link->set_consumer([this, key](LinkEvent& e) { mirror_event(key, e); });
+  t->waiting.push_back(std::move(answer));
+  std::shared_ptr<LoopLink> link = t->link;
+  tracks_[key] = std::move(t);
+  group_->open_link(shard, link);
+}
+
+void Relay::mirror_event(const TrackKey& key, LinkEvent& e) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end()) return;
+  Track& t = *it->second;
+  switch (e.kind) {
+    case LinkEvent::Kind::kReady: {
+      t.ready = true;
+      std::vector<Answer> waiting = std::move(t.waiting);
+      t.waiting.clear();
+      std::shared_ptr<TrackPublisher> pub = t.pub;
+      pub->set_on_subscribers([this, key](size_t n) { subscribers_changed(key, n); });
+      for (Answer& a : waiting) a(pub, LookupError::kNone, "");
+      if (auto again = tracks_.find(key); again != tracks_.end())
+        subscribers_changed(key, again->second->pub->subscriber_count());
+      return;
+    }
+    case LinkEvent::Kind::kRefused: {
+      std::vector<Answer> waiting = std::move(t.waiting);
+      t.waiting.clear();
+      retire(key);
+      if (!waiting.empty()) ++closed_.requests_refused;
+      for (Answer& a : waiting) a(nullptr, e.error, e.reason);
+      return;
+    }
+    case LinkEvent::Kind::kObject: t.pub->write(std::move(e.object)); return;
+    case LinkEvent::Kind::kSubgroupEnd: t.pub->end_subgroup(e.group, e.subgroup); return;
+    case LinkEvent::Kind::kSubgroupReset: t.pub->reset_subgroup(e.group, e.subgroup); return;
+    case LinkEvent::Kind::kTrackEnd:
+      t.pub->finish(e.end);
+      retire(key);
+      return;
+  }
+}
+
+// Another loop mirrors one of our tracks: it gets what a local subscriber gets, in order.
+void Relay::feed_link(std::shared_ptr<LoopLink> link) {
+  if (link->closed()) return;
+  find(group_asker_, link->name(), RequestFor::kSubscribe,
+       [this, link, alive = alive_](std::shared_ptr<TrackPublisher> pub, LookupError err, const std::string& why) {
+         if (!*alive || link->closed()) return;
+         if (!pub) {
+           LinkEvent e;
+           e.kind = LinkEvent::Kind::kRefused;
+           e.error = err;
+           e.reason = why;
+           return link->push(std::move(e));
+         }
+         LinkEvent ready;
+         ready.kind = LinkEvent::Kind::kReady;
+         link->push(std::move(ready));
+         LoopLink* raw = link.get();
+         LocalSubscription::Callbacks cb;
+         cb.object = [raw](const session::Object& o) {
+           LinkEvent e;
+           e.object = o;  // the payload is shared, not copied
+           raw->push(std::move(e));
+         };
+         cb.subgroup_end = [raw](uint64_t g, uint64_t sg) {
+           LinkEvent e;
+           e.kind = LinkEvent::Kind::kSubgroupEnd;
+           e.group = g;
+           e.subgroup = sg;
+           raw->push(std::move(e));
+         };
+         cb.subgroup_reset = [raw](uint64_t g, uint64_t sg) {
+           LinkEvent e;
+           e.kind = LinkEvent::Kind::kSubgroupReset;
+           e.group = g;
+           e.subgroup = sg;
+           raw->push(std::move(e));
+         };
+         cb.end = [this, raw, weak = std::weak_ptr<LoopLink>(link), alive = alive_](session::TrackEnd why) {
+           LinkEvent e;
+           e.kind = LinkEvent::Kind::kTrackEnd;
+           e.end = why;
+           raw->push(std::move(e));
+           // Not inside the track's call: the feed goes on the next turn.
+           loop_.add_timer(std::chrono::nanoseconds(0), [this, raw, weak, alive] {
+             if (!*alive) return;
+             auto it = feeds_.find(raw);
+             if (it != feeds_.end() && it->second.link == weak.lock()) feeds_.erase(it);
+           });
+         };
+         Feed& f = feeds_[raw];
+         f.link = link;
+         f.sub = std::make_unique<LocalSubscription>(pub, std::move(cb));
+       });
+}
+
+void Relay::unfeed_link(const std::shared_ptr<LoopLink>& link) { feeds_.erase(link.get()); }
 
 // --- chaining ----------------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "moqt/relay/auth.h"
+#include "moqt/relay/local_subscription.h"
+#include "moqt/relay/loop_link.h"
 #include "moqt/relay/namespace_table.h"
 #include "moqt/relay/upstream_track.h"
 #include "moqt/session/client.h"
@@ -83,6 +85,22 @@ struct RelayStats {
   uint64_t limit_hits = 0;                // max_tracks, max_held
   uint64_t upstream_connects = 0;         // sessions opened to the upstream (1 + reconnects)
   uint64_t auth_refused = 0;              // requests refused UNAUTHORIZED, sessions closed for their token
+  size_t loop_links = 0;                  // tracks mirrored from another loop of this process
+  uint64_t loop_link_drops = 0;           // objects a slow loop could not take
+};
+
+// What one relay of a RelayGroup (one per event loop, see relay_group.h) asks of the others.
+// Called on the asking relay's loop; the group carries it to the other loops.
+class LoopPeers {
+ public:
+  virtual ~LoopPeers() = default;
+  // A namespace of one of `from`'s own sources appeared / went away.
+  virtual void namespace_changed(size_t from, const TrackNamespace& ns, bool active) = 0;
+  // Relay `to` should feed `link` with its track (Relay::feed_link on `to`'s loop).
+  virtual void open_link(size_t to, std::shared_ptr<LoopLink> link) = 0;
+  virtual void close_link(size_t to, std::shared_ptr<LoopLink> link) = 0;
+  // SUBSCRIBE_NAMESPACE forwarding, for the relay that holds the upstream session (index 0).
+  virtual void forward_watch(const TrackNamespace& prefix) = 0;
 };
 
 class Relay : public session::TrackSource {
@@ -108,6 +126,22 @@ class Relay : public session::TrackSource {
   // Like a request from a session: answered with the track (subscribed upstream if need be);
   // subscribe to it with a LocalSubscription.
   void find_local(SourceId id, const wire::FullTrackName& name, session::RequestFor why, Answer answer);
+
+  // --- One of a RelayGroup (called by the group, on this relay's loop) ---
+  // Joins a group of `size` relays as number `index`, before any session. `upstream_elsewhere`:
+  // the group has an upstream, held by relay 0: what nobody announced goes there.
+  void join_group(size_t index, size_t size, LoopPeers* peers, bool upstream_elsewhere);
+  // Relay `shard`'s namespace appeared / went away: requests for it are mirrored from there.
+  void mirror_namespace(size_t shard, const TrackNamespace& ns, bool active);
+  // The namespaces this relay's own sources (sessions, in-process, upstream) have now.
+  std::vector<TrackNamespace> own_namespaces() const;
+  // Feeds another loop's mirror of a track from here (answer, then objects, then the end).
+  void feed_link(std::shared_ptr<LoopLink> link);
+  void unfeed_link(const std::shared_ptr<LoopLink>& link);
+  // SUBSCRIBE_NAMESPACE of another loop's session: forwarded to our upstream.
+  void forward_watch(const TrackNamespace& prefix) {
+    if (uplink_) watch_upstream(prefix);
+  }
 
   // Sends GOAWAY (naming `new_uri`, "" = reconnect here) to every session (and to any that
   // connects meanwhile); `done` runs once all have left, or after `grace`, when the rest is closed.
@@ -143,6 +177,11 @@ class Relay : public session::TrackSource {
   void find(SourceId asker, const wire::FullTrackName& name, session::RequestFor why, Answer answer);
   session::SubscriptionHandler* incoming_publish(Peer& p, const wire::FullTrackName& name);
   void subscribe_upstream(Peer* source, const wire::FullTrackName& name, Answer answer);
+  // Group: the track from relay `shard` of this process, mirrored here through a LoopLink.
+  void subscribe_mirror(size_t shard, const wire::FullTrackName& name, Answer answer);
+  void mirror_event(const TrackKey& key, LinkEvent& e);
+  bool is_mirror_source(SourceId id) const;
+  void namespace_transition(SourceId id, const TrackNamespace& ns, bool active);
   // Chaining (loop thread).
   void connect_upstream();
   void upstream_closed(uint64_t code, const std::string& reason);
@@ -176,6 +215,17 @@ class Relay : public session::TrackSource {
   bool up_ready_ = false;
   std::chrono::milliseconds up_backoff_{0};
   std::vector<TrackNamespace> up_watches_;  // prefixes SUBSCRIBE_NAMESPACE'd upstream
+  // Group membership.
+  LoopPeers* group_ = nullptr;
+  size_t index_ = 0;
+  std::vector<SourceId> shard_src_;  // the other relays as sources of namespaces (0 for self)
+  SourceId group_asker_ = 0;         // other loops' requests come from this local source
+  bool upstream_elsewhere_ = false;
+  struct Feed {
+    std::shared_ptr<LoopLink> link;
+    std::unique_ptr<LocalSubscription> sub;
+  };
+  std::map<LoopLink*, Feed> feeds_;  // tracks fed to other loops
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::function<void()> drain_done_;
