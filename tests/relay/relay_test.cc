@@ -333,6 +333,41 @@ TEST_F(RelayTest, ObjectsWrittenBeforePublishOkAreNotLost) {
   stop();
 }
 
+// A session asking for more subscriptions than max_incoming_subscriptions is refused (and the
+// refusal counted and logged) while its first ones keep flowing.
+TEST_F(RelayTest, RequestsPerSessionAreBounded) {
+  RelayConfig cfg;
+  cfg.server.session.max_incoming_subscriptions = 2;
+  start_relay(cfg);
+  std::vector<std::shared_ptr<TrackPublisher>> tracks;
+  registries.push_back(std::make_unique<TrackRegistry>());
+  TrackRegistry* reg = registries.back().get();
+  for (int i = 0; i < 3; ++i) {
+    tracks.push_back(std::make_shared<TrackPublisher>(FullTrackName{kNs, "t" + std::to_string(i)}, TrackOptions{}));
+    pub_loop.run_sync([&] { reg->add(tracks.back()); });
+  }
+  publishers.push_back(connect(pub_loop, Draft::k18, false, nullptr, reg));
+  Client* c = publishers.back().get();
+  pub_loop.run_sync([&] { c->publish_namespace(kNs, nullptr); });
+  ASSERT_TRUE(eventually([&] { return stats().namespaces == 1; }));
+  Client* v = viewer(Draft::k16, false);
+  std::deque<Recorder> rec(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(subscribe(v, tracks[i]->name(), rec[i]));
+    ASSERT_TRUE(rec[i].wait([&] { return rec[i].ok || rec[i].error; }));
+  }
+  EXPECT_TRUE(rec[0].ok);
+  EXPECT_TRUE(rec[1].ok);
+  EXPECT_TRUE(rec[2].error) << "the third subscription is over the limit";
+  EXPECT_GE(stats().limit_hits, 1u);
+  pub_loop.run_sync([&] { tracks[1]->write(make_object(0, 0)); });
+  ASSERT_TRUE(rec[1].wait([&] { return rec[1].objects.size() == 1; }));
+  std::lock_guard<std::mutex> l(log_mu);
+  EXPECT_TRUE(std::any_of(log.begin(), log.end(),
+                          [](const std::string& line) { return line.find("max_incoming_subscriptions") != std::string::npos; }));
+  stop();
+}
+
 // The last viewer leaving ends the upstream subscription after the linger time, not before.
 TEST_F(RelayTest, UpstreamSubscriptionLingersThenGoes) {
   RelayConfig cfg;

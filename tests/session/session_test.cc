@@ -578,5 +578,82 @@ TEST(TrackPublisherCache, GroupAloneOverTheByteBoundIsNotCached) {
   EXPECT_EQ(t.largest(), (Location{2, 0}));
 }
 
+// The cache is bounded by age too: a group whose last object was written longer ago than
+// cache_max_age goes, on the next write or when the owner calls trim_cache (TrackPublisher has no
+// timer of its own; cache_expiry() tells the owner when to call). The newest group goes too once
+// it is stale, and stays uncached (the cache never holds a group without its start).
+TEST(TrackPublisherCache, GroupsOlderThanTheAgeBoundAreDropped) {
+  using Clock = std::chrono::steady_clock;
+  auto obj = [](uint64_t g, uint64_t id) {
+    Object o;
+    o.location = {g, id};
+    o.payload = quic::SendBuffer::take(std::vector<uint8_t>(100));
+    return o;
+  };
+  TrackOptions opts;
+  opts.cache_groups = 8;
+  opts.cache_max_age = std::chrono::hours(1);  // explicit time points below: nothing depends on the speed of this test
+  TrackPublisher t(FullTrackName{{"ns"}, "t"}, opts);
+  EXPECT_FALSE(t.cache_expiry()) << "nothing cached";
+  ASSERT_TRUE(t.write(obj(0, 0)));
+  ASSERT_TRUE(t.write(obj(0, 1)));
+  const auto t0 = Clock::now();  // group 0's last object was written before this
+  std::this_thread::sleep_for(20ms);
+  const auto t1 = Clock::now();  // group 1's after this
+  ASSERT_TRUE(t.write(obj(1, 0)));
+  ASSERT_TRUE(t.write(obj(2, 0)));
+  ASSERT_TRUE(t.write(obj(2, 1)));
+  const auto t2 = Clock::now();
+  EXPECT_EQ(t.cached_groups(), (std::vector<uint64_t>{0, 1, 2}));
+  ASSERT_TRUE(t.cache_expiry());
+  EXPECT_LE(*t.cache_expiry(), t0 + opts.cache_max_age) << "group 0 expires first";
+  EXPECT_EQ(t.trim_cache(t2), 0u) << "nothing is an hour old yet";
+  EXPECT_EQ(t.cached_groups(), (std::vector<uint64_t>{0, 1, 2}));
+
+  // Group 0 is past the bound, group 1 (written at least 20 ms later) is not.
+  EXPECT_EQ(t.trim_cache(t0 + opts.cache_max_age + 10ms), 1u);
+  EXPECT_EQ(t.cached_groups(), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(t.cached_bytes(), 300u);
+  EXPECT_EQ(t.oldest_cached_group(), 1u);
+  ASSERT_TRUE(t.cache_expiry());
+  EXPECT_GE(*t.cache_expiry(), t1 + opts.cache_max_age);
+  EXPECT_LE(*t.cache_expiry(), t2 + opts.cache_max_age);
+
+  // Everything is stale, the newest group included: nothing is left to serve a joiner or FETCH.
+  EXPECT_EQ(t.trim_cache(t2 + opts.cache_max_age + 1ms), 2u);
+  EXPECT_TRUE(t.cached_groups().empty());
+  EXPECT_EQ(t.cached_bytes(), 0u);
+  EXPECT_FALSE(t.cache_expiry());
+  EXPECT_TRUE(t.cached_range({0, 0}, {2, 10}, wire::GroupOrder::kAscending).empty());
+  EXPECT_EQ(t.largest(), (Location{2, 1})) << "the track goes on";
+  // The rest of the stale group is live only (a cached group always has its start); its objects
+  // still ascend; the next group is cached again.
+  EXPECT_TRUE(t.write(obj(2, 2)));
+  EXPECT_FALSE(t.write(obj(2, 2)));
+  EXPECT_TRUE(t.cached_groups().empty());
+  EXPECT_EQ(t.cached_bytes(), 0u);
+  EXPECT_TRUE(t.write(obj(3, 0)));
+  EXPECT_EQ(t.cached_groups(), std::vector<uint64_t>{3});
+  EXPECT_EQ(t.cached_bytes(), 100u);
+
+  // Checked on every write as well: with a short bound, a write after a pause drops what aged.
+  opts.cache_max_age = 30ms;
+  TrackPublisher w(FullTrackName{{"ns"}, "w"}, opts);
+  ASSERT_TRUE(w.write(obj(0, 0)));
+  ASSERT_TRUE(w.write(obj(1, 0)));
+  std::this_thread::sleep_for(60ms);
+  ASSERT_TRUE(w.write(obj(2, 0)));
+  EXPECT_EQ(w.cached_groups(), std::vector<uint64_t>{2});
+  EXPECT_EQ(w.cached_bytes(), 100u);
+
+  // No age bound (the default): age drops nothing, however late.
+  TrackPublisher n(FullTrackName{{"ns"}, "n"}, TrackOptions{});
+  ASSERT_TRUE(n.write(obj(0, 0)));
+  ASSERT_TRUE(n.write(obj(1, 0)));
+  EXPECT_FALSE(n.cache_expiry());
+  EXPECT_EQ(n.trim_cache(Clock::now() + std::chrono::hours(24 * 365)), 0u);
+  EXPECT_EQ(n.cached_groups(), (std::vector<uint64_t>{0, 1}));
+}
+
 }  // namespace
 }  // namespace moqt::session

@@ -39,6 +39,11 @@ struct Relay::Peer : session::SessionHandler {
     r.event(RelayEvent::Kind::kSessionOpened, id, what);
     if (r.cfg_.auth) r.authenticate(*this);
   }
+  void on_limit(const std::string& which) override {
+    ++r.closed_.limit_hits;
+    ++r.closed_.requests_refused;
+    r.log("session " + std::to_string(id) + ": request refused: " + which + " reached");
+  }
   bool may_publish(const TrackNamespace& ns) override {
     if (!r.cfg_.auth || grant.may_publish(ns)) return true;
     r.refuse_unauthorized(*this, "publish", ns);

@@ -130,6 +130,8 @@ class SessionHandler {
   virtual void on_namespace_done(const TrackNamespace&) {}
   // The peer pushes a track (PUBLISH). Return a handler to accept, nullptr to refuse.
   virtual SubscriptionHandler* on_incoming_publish(const FullTrackName&) { return nullptr; }
+  // A request of the peer was refused because a configured limit was reached (named).
+  virtual void on_limit(const std::string& /*which*/) {}
   // For SUBSCRIBE_NAMESPACE: a namespace under the prefix appeared (true) or went away (false);
   // the whole namespace, whatever the draft sends.
   virtual void on_namespace_update(const TrackNamespace&, bool /*active*/) {}

@@ -91,6 +91,7 @@ struct Session::OutgoingSubscription : ObjectSink {
   std::shared_ptr<TrackPublisher> track;
   StreamId request_stream = -1;  // -18: PUBLISH_DONE goes here
   Location start{0, 0};
+  std::optional<Location> joining;  // the Largest Location told in SUBSCRIBE_OK / at PUBLISH_OK
   std::optional<uint64_t> end_group;
   bool forward = true;
   uint8_t subscriber_priority = 128;

@@ -50,7 +50,10 @@ void Session::accept_subscribe(const Subscribe& m, StreamId stream, std::shared_
       return error(does_not_exist(draft_), "no such track: " + to_string(m.track));
     return error(lookup_error_code(lookup_error), why);
   }
-  if (out_subs_.size() >= cfg_.max_incoming_subscriptions) return error(0x0, "too many subscriptions");
+  if (out_subs_.size() >= cfg_.max_incoming_subscriptions) {
+    if (handler_) handler_->on_limit("max_incoming_subscriptions (" + std::to_string(cfg_.max_incoming_subscriptions) + ")");
+    return error(lookup_error_code(LookupError::kExcessiveLoad), "too many subscriptions");
+  }
   auto sub = std::make_unique<OutgoingSubscription>(*this);
   sub->request_id = m.request_id;
   sub->alias = next_track_alias_++;
@@ -88,6 +91,7 @@ void Session::accept_subscribe(const Subscribe& m, StreamId stream, std::shared_
                            KeyValuePair::integer(0x22, uint64_t(track->options().group_order))};
   }
   reply(m.request_id, ok);
+  sub->joining = largest;
   OutgoingSubscription* raw = sub.get();
   out_subs_[m.request_id] = std::move(sub);
   stats_.incoming_subscriptions = out_subs_.size();
@@ -148,7 +152,12 @@ void Session::serve_fetch(const Fetch& m, std::shared_ptr<TrackPublisher> track,
       return error(draft_ == Draft::k14 ? 0x7 : 0x32, "joining fetch for an unknown subscription");
     track = it->second->track;
     const Location joining = it->second->start;  // where the subscription starts delivering
-    const uint64_t jg = joining.object == 0 && joining.group > 0 ? joining.group - 1 : joining.group;
+    // Relative: {Joining Location.Group - Joining Start, 0}, the Joining Location being the
+    // Largest Location SUBSCRIBE_OK told (-18 §9.16.3). It ends before the subscription's first
+    // object: one that starts at its group's object 0 (a relay's fast join) covers that group.
+    const uint64_t jg = it->second->joining ? it->second->joining->group
+                        : joining.object == 0 && joining.group > 0 ? joining.group - 1
+                                                                  : joining.group;
     start = m.type == FetchType::kRelativeJoining ? Location{jg >= m.joining_start ? jg - m.joining_start : 0, 0}
                                                   : Location{m.joining_start, 0};
     // Up to (not including) the first object the subscription delivers.

@@ -92,6 +92,7 @@ void Session::on_request_ok(const RequestOk& m, StreamId stream) {
     // Objects written while PUBLISH_OK was on its way would be lost: the peer gets the current
     // group from its object 0 out of the cache (a relay can then serve joiners from its start).
     if (from_cache) sub->start = Location{largest->group, 0};
+    sub->joining = largest;
     OutgoingSubscription* raw = sub.get();
     out_subs_[id] = std::move(sub);
     if (draft_ == Draft::k18) peer_request_stream_by_id_[id] = r.stream;

@@ -30,6 +30,8 @@ bool TrackPublisher::write(Object o) {
     g.last_object[o.subgroup] = o.location.object;
   }
   if (!largest_ || *largest_ < o.location) largest_ = o.location;
+  std::optional<std::chrono::steady_clock::time_point> now;
+  if (opts_.cache_max_age.count() > 0) g.last_write = *(now = std::chrono::steady_clock::now());
   const Object* stored = &o;
   if (!g.uncached) {
     g.bytes += o.payload.data.size();
@@ -41,7 +43,7 @@ bool TrackPublisher::write(Object o) {
   std::vector<ObjectSink*> sinks(sinks_.begin(), sinks_.end());
   for (ObjectSink* s : sinks)
     if (sinks_.count(s)) s->on_object(*stored);
-  trim_cache();
+  enforce_bounds(now);
   return true;
 }
 
@@ -90,23 +92,46 @@ void TrackPublisher::remove_sink(ObjectSink* s) {
   if (sinks_.erase(s) && on_subscribers_) on_subscribers_(sinks_.size());
 }
 
-void TrackPublisher::trim_cache() {
+size_t TrackPublisher::trim_cache(std::chrono::steady_clock::time_point now) { return enforce_bounds(now); }
+
+std::optional<std::chrono::steady_clock::time_point> TrackPublisher::cache_expiry() const {
+  if (opts_.cache_max_age.count() <= 0) return std::nullopt;
+  for (const Group& g : groups_)
+    if (!g.uncached) return g.last_write + opts_.cache_max_age;
+  return std::nullopt;
+}
+
+void TrackPublisher::uncache_newest() {
+  Group& g = groups_.back();
+  cache_bytes_ -= g.bytes;
+  g.bytes = 0;
+  g.objects.clear();
+  g.objects.shrink_to_fit();
+  g.uncached = true;
+}
+
+size_t TrackPublisher::enforce_bounds(std::optional<std::chrono::steady_clock::time_point> now) {
+  size_t dropped = 0;
+  // Only the newest group is written to, so last writes ascend along the deque: expired groups
+  // are the oldest ones.
+  const bool aged = now && opts_.cache_max_age.count() > 0;
+  auto expired = [&](const Group& g) { return aged && *now - g.last_write > opts_.cache_max_age; };
   // Keep the newest group (a joiner needs it), drop the oldest beyond the limits.
-  while (groups_.size() > 1 && (groups_.size() > opts_.cache_groups || cache_bytes_ > opts_.cache_bytes)) {
+  while (groups_.size() > 1 &&
+         (groups_.size() > opts_.cache_groups || cache_bytes_ > opts_.cache_bytes || expired(groups_.front()))) {
     cache_bytes_ -= groups_.front().bytes;
+    if (!groups_.front().uncached) ++dropped;
     groups_.pop_front();
   }
-  // The newest group alone is over the byte bound (one endless group would grow without limit):
-  // it is not cached at all, so the cache never holds a group without its start. Joiners get its
-  // live objects only.
-  if (cache_bytes_ > opts_.cache_bytes && !groups_.empty()) {
-    Group& g = groups_.back();
-    cache_bytes_ -= g.bytes;
-    g.bytes = 0;
-    g.objects.clear();
-    g.objects.shrink_to_fit();
-    g.uncached = true;
+  // The newest group alone is over the byte bound (one endless group would grow without limit),
+  // or nothing was written to it for longer than the age bound: it is not cached at all (nor its
+  // later objects), so the cache never holds a group without its start. Joiners get its live
+  // objects only.
+  if (!groups_.empty() && !groups_.back().uncached && (cache_bytes_ > opts_.cache_bytes || expired(groups_.back()))) {
+    uncache_newest();
+    ++dropped;
   }
+  return dropped;
 }
 
 std::vector<const Object*> TrackPublisher::cached_range(Location start, Location end, wire::GroupOrder order) const {

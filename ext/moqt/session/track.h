@@ -8,6 +8,7 @@
 // shared by the cache and by every subscriber's stream without copies.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -64,6 +65,10 @@ struct TrackOptions {
   wire::GroupOrder group_order = wire::GroupOrder::kAscending;
   size_t cache_groups = 4;              // recent groups kept for joiners and FETCH
   size_t cache_bytes = 32 << 20;        // and at most this many payload bytes (a group alone over it is not cached)
+  // And no group whose last object was written longer ago than this (0 = no age bound). Checked
+  // on every write and by trim_cache(): a track nobody writes to any more keeps its groups until
+  // its owner calls trim_cache() (TrackPublisher has no timer; cache_expiry() says when).
+  std::chrono::milliseconds cache_max_age{0};
   uint64_t delivery_timeout_ms = 0;     // track-level default (0 = none)
   bool object_properties = false;       // objects carry properties (LOC metadata etc.)
 };
@@ -106,6 +111,14 @@ class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
   std::vector<uint64_t> cached_groups() const;
   std::optional<uint64_t> oldest_cached_group() const;
   size_t cached_bytes() const { return cache_bytes_; }
+  // Applies the cache bounds as of `now` (the age bound needs the clock; count and bytes are
+  // applied on every write anyway): groups whose last object was written before
+  // now - cache_max_age go, the newest one included (its later objects are then not cached
+  // either: the cache never holds a group without its start). Returns the groups dropped.
+  size_t trim_cache(std::chrono::steady_clock::time_point now);
+  // When the oldest cached group gets too old (nullopt: no age bound or nothing cached): an
+  // owner with a timer calls trim_cache() then.
+  std::optional<std::chrono::steady_clock::time_point> cache_expiry() const;
 
  private:
   struct Group {
@@ -115,9 +128,11 @@ class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
     std::set<uint64_t> open_subgroups;
     std::set<uint64_t> reset_subgroups;
     std::map<uint64_t, uint64_t> last_object;  // subgroup -> last object id (stream objects)
-    bool uncached = false;  // alone over cache_bytes: its objects are not kept
+    bool uncached = false;  // alone over cache_bytes, or expired: its objects are not kept
+    std::chrono::steady_clock::time_point last_write{};  // of its last object (age bound)
   };
-  void trim_cache();
+  size_t enforce_bounds(std::optional<std::chrono::steady_clock::time_point> now);
+  void uncache_newest();
 
   FullTrackName name_;
   TrackOptions opts_;
