@@ -23,7 +23,8 @@ struct RelayProps {
   guint port = 4443;
   gint draft = 0;
   guint cache_groups = 8, cache_mb = 64, linger_ms = 2000, hold_ms = 0, max_sessions = 1000, max_tracks = 10000,
-        drain_ms = 2000, idle_timeout_ms = 10000, loops = 1, max_requests = 1024, max_queued_kb = 8192;
+        drain_ms = 2000, idle_timeout_ms = 10000, loops = 1, max_requests = 1024, max_queued_kb = 8192,
+        cache_age_ms = 0;
 };
 
 struct _GstMoqRelay {
@@ -38,7 +39,7 @@ enum {
   PROP_0, PROP_ADDRESS, PROP_PORT, PROP_CERT_FILE, PROP_KEY_FILE, PROP_CERT_SHA256, PROP_DRAFT, PROP_WT_PATH,
   PROP_CACHE_GROUPS, PROP_CACHE_MB, PROP_LINGER_MS, PROP_HOLD_MS, PROP_MAX_SESSIONS, PROP_MAX_TRACKS, PROP_DRAIN_MS,
   PROP_GOAWAY_URI, PROP_IDLE_TIMEOUT_MS, PROP_STATS, PROP_UPSTREAM, PROP_UPSTREAM_PIN, PROP_UPSTREAM_INSECURE,
-  PROP_JWT_KEY_FILE, PROP_JWT_ALG, PROP_LOOPS, PROP_MAX_REQUESTS, PROP_MAX_QUEUED_KB
+  PROP_JWT_KEY_FILE, PROP_JWT_ALG, PROP_LOOPS, PROP_MAX_REQUESTS, PROP_MAX_QUEUED_KB, PROP_CACHE_AGE_MS
 };
 
 G_DEFINE_TYPE(GstMoqRelay, gst_moq_relay, GST_TYPE_ELEMENT)
@@ -76,6 +77,7 @@ static gboolean gst_moq_relay_start(GstMoqRelay* self) {
   if (p.draft == 18) cfg.server.drafts = {wire::Draft::k18};
   cfg.cache_groups = p.cache_groups;
   cfg.cache_bytes = size_t(p.cache_mb) << 20;
+  cfg.cache_age = std::chrono::milliseconds(p.cache_age_ms);
   cfg.linger = std::chrono::milliseconds(p.linger_ms);
   cfg.hold = std::chrono::milliseconds(p.hold_ms);
   cfg.server.max_sessions = p.max_sessions;
@@ -215,6 +217,7 @@ static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GP
     case PROP_LOOPS: p.loops = g_value_get_uint(v); break;
     case PROP_MAX_REQUESTS: p.max_requests = g_value_get_uint(v); break;
     case PROP_MAX_QUEUED_KB: p.max_queued_kb = g_value_get_uint(v); break;
+    case PROP_CACHE_AGE_MS: p.cache_age_ms = g_value_get_uint(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -251,6 +254,7 @@ static void gst_moq_relay_get_property(GObject* o, guint id, GValue* v, GParamSp
     case PROP_LOOPS: g_value_set_uint(v, p.loops); break;
     case PROP_MAX_REQUESTS: g_value_set_uint(v, p.max_requests); break;
     case PROP_MAX_QUEUED_KB: g_value_set_uint(v, p.max_queued_kb); break;
+    case PROP_CACHE_AGE_MS: g_value_set_uint(v, p.cache_age_ms); break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK(self);  // not across the loop round trip
       g_value_take_boxed(v, gst_moq_relay_stats(host));
@@ -319,6 +323,7 @@ static void gst_moq_relay_class_init(GstMoqRelayClass* klass) {
                           "the issuer's ES256 public key (PEM); none = no authorization",
                           nullptr, rw));
   g_object_class_install_property(g, PROP_JWT_ALG, g_param_spec_string("jwt-alg", "JWT algorithm", "HS256 or ES256 (none = ES256 for a PEM public key, else HS256)", nullptr, rw));
+  g_object_class_install_property(g, PROP_CACHE_AGE_MS, g_param_spec_uint("cache-age-ms", "Cache age", "Cached groups older than this are dropped (ms; 0 = only the count and byte bounds)", 0, 86400000, d.cache_age_ms, rw));
   g_object_class_install_property(g, PROP_MAX_REQUESTS, g_param_spec_uint("max-requests", "Max requests", "Subscriptions one session may hold at once (more are refused)", 1, 1000000, d.max_requests, rw));
   g_object_class_install_property(g, PROP_MAX_QUEUED_KB, g_param_spec_uint("max-queued-kb", "Max queued KiB", "Bytes queued per downstream subscription before its oldest groups are dropped (KiB)", 64, 4194304, d.max_queued_kb, rw));
   g_object_class_install_property(

@@ -368,6 +368,33 @@ TEST_F(RelayTest, RequestsPerSessionAreBounded) {
   stop();
 }
 
+// cache_age: groups older than the bound leave the cache even when nothing more is written; a
+// joiner then waits for the next group instead of getting stale media.
+TEST_F(RelayTest, CacheAgeBoundEmptiesAQuietTrack) {
+  RelayConfig cfg;
+  cfg.cache_age = 300ms;
+  start_relay(cfg);
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(Draft::k18, false, kNs, track);
+  Recorder first;
+  ASSERT_TRUE(subscribe(viewer(Draft::k18, false), kTrack, first));
+  ASSERT_TRUE(first.wait([&] { return first.ok; }));
+  pub_loop.run_sync([&] {
+    for (uint64_t o = 0; o < 3; ++o) track->write(make_object(0, o));
+  });
+  ASSERT_TRUE(first.wait([&] { return first.objects.size() == 3; }));
+  EXPECT_GT(stats().cache_bytes, 0u);
+  ASSERT_TRUE(eventually([&] { return stats().cache_bytes == 0; }, 3s)) << "aged out";
+  Recorder late;
+  ASSERT_TRUE(subscribe(viewer(Draft::k16, true), kTrack, late));
+  ASSERT_TRUE(late.wait([&] { return late.ok; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(late.count(), 0u) << "nothing stale replayed";
+  pub_loop.run_sync([&] { track->write(make_object(1, 0)); });
+  ASSERT_TRUE(late.wait([&] { return late.objects.size() == 1; }));
+  stop();
+}
+
 // The last viewer leaving ends the upstream subscription after the linger time, not before.
 TEST_F(RelayTest, UpstreamSubscriptionLingersThenGoes) {
   RelayConfig cfg;

@@ -129,6 +129,7 @@ std::unique_ptr<Relay> Relay::start(quic::EventLoop& loop, RelayConfig cfg, std:
   r->server_ = session::Server::start(loop, r->cfg_.server, raw, [raw](Session& s) { return raw->on_session(s); },
                                       error);
   if (!r->server_) return nullptr;
+  if (r->cfg_.cache_age.count() > 0) r->schedule_cache_trim();
   if (!r->cfg_.upstream.empty()) {
     if (!session::MoqUrl::parse(r->cfg_.upstream, error)) return nullptr;
     r->up_id_ = r->add_local("upstream " + r->cfg_.upstream);
@@ -373,6 +374,7 @@ session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackNa
   session::TrackOptions o;
   o.cache_groups = cfg_.cache_groups;
   o.cache_bytes = cfg_.cache_bytes;
+  o.cache_max_age = cfg_.cache_age;
   t->pub = std::make_shared<TrackPublisher>(name, o);
   t->up = std::make_unique<UpstreamTrack>(t->pub);
   t->source = &p;
@@ -570,6 +572,7 @@ void Relay::subscribe_upstream(Peer* source, const FullTrackName& name, Answer a
   session::TrackOptions o;
   o.cache_groups = cfg_.cache_groups;
   o.cache_bytes = cfg_.cache_bytes;
+  o.cache_max_age = cfg_.cache_age;
   t->pub = std::make_shared<TrackPublisher>(name, o);
   t->up = std::make_unique<UpstreamTrack>(t->pub);
   t->source = source;
@@ -753,6 +756,7 @@ void Relay::subscribe_mirror(size_t shard, const FullTrackName& name, Answer ans
   session::TrackOptions o;
   o.cache_groups = cfg_.cache_groups;
   o.cache_bytes = cfg_.cache_bytes;
+  o.cache_max_age = cfg_.cache_age;
   t->pub = std::make_shared<TrackPublisher>(name, o);
   t->link = std::make_shared<LoopLink>(loop_, name);
   t->link_shard = shard;
@@ -853,6 +857,17 @@ void Relay::feed_link(std::shared_ptr<LoopLink> link) {
 }
 
 void Relay::unfeed_link(const std::shared_ptr<LoopLink>& link) { feeds_.erase(link.get()); }
+
+// Groups older than cache_age leave the caches even of tracks nobody writes to any more.
+void Relay::schedule_cache_trim() {
+  const auto every = std::clamp(cfg_.cache_age / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  loop_.add_timer(every, [this, alive = alive_] {
+    if (!*alive) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [k, t] : tracks_) t->pub->trim_cache(now);
+    schedule_cache_trim();
+  });
+}
 
 // --- chaining ----------------------------------------------------------------------------------
 

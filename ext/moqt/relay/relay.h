@@ -36,6 +36,7 @@ struct RelayConfig {
   // Per track: recent groups kept for joiners and FETCH, bounded by count and bytes.
   size_t cache_groups = 8;
   size_t cache_bytes = 64 << 20;
+  std::chrono::milliseconds cache_age{0};  // and groups older than this go (0 = no age bound)
   // A track nobody watches any more keeps its upstream subscription this long (a viewer that
   // reloads rejoins from the cache).
   std::chrono::milliseconds linger{2000};
@@ -190,6 +191,7 @@ class Relay : public session::TrackSource {
   void subscribers_changed(const TrackKey& key, size_t n);
   void retire(const TrackKey& key);  // the track goes (deferred: may be inside its callbacks)
   void retry_held();
+  void schedule_cache_trim();
   void check_drain();
   void log(const std::string& line);
   void authenticate(Peer& p);
