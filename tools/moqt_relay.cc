@@ -7,8 +7,9 @@
 //   moqt-relay --config /etc/moqt-relay.conf (a GKeyFile, group [relay], keys = the long options)
 //
 // The first stdout line is {"listening":"ADDR:PORT","port":PORT,"sha256":"HEX"} (the certificate
-// hash browsers pin). SIGINT/SIGTERM: GOAWAY to every session, then exit after --drain-ms (a
-// second signal exits at once). SIGUSR1: print the stats.
+// hash browsers pin; with --metrics a last field "metrics_port":PORT). SIGINT/SIGTERM: GOAWAY to
+// every session, then exit after --drain-ms (a second signal exits at once). SIGUSR1: print the
+// stats. --metrics ADDR:PORT: Prometheus metrics over HTTP (relay_metrics.h).
 #include <glib.h>
 #include <signal.h>
 
@@ -19,6 +20,7 @@
 #include <thread>
 
 #include "moqt/relay/relay.h"
+#include "relay_metrics.h"
 
 using namespace moqt;
 
@@ -42,6 +44,7 @@ struct Options {
   gboolean upstream_insecure = FALSE;
   gchar* jwt_key = nullptr;
   gchar* jwt_alg = nullptr;
+  gchar* metrics = nullptr;
   gboolean mint = FALSE;
   gchar** mint_publish = nullptr;
   gchar** mint_subscribe = nullptr;
@@ -128,6 +131,7 @@ int main(int argc, char** argv) {
       {"subscribe", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.mint_subscribe, "--mint: a namespace prefix the token may subscribe to (repeat)", "PREFIX"},
       {"ttl", 0, 0, G_OPTION_ARG_INT, &o.mint_ttl, "--mint: seconds until the token expires (default 3600; 0 = never)", "S"},
       {"stats-interval", 0, 0, G_OPTION_ARG_INT, &o.stats_interval_s, "Print the stats every S seconds (default 0: only on SIGUSR1)", "S"},
+      {"metrics", 0, 0, G_OPTION_ARG_STRING, &o.metrics, "Serve Prometheus metrics over HTTP on ADDR:PORT: GET /metrics, /healthz (e.g. 127.0.0.1:9464; port 0 = any; default: off)", "ADDR"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   GOptionContext* ctx = g_option_context_new("- MoQT relay (raw QUIC and WebTransport, drafts 14/16/18)");
   g_option_context_add_main_entries(ctx, entries, nullptr);
@@ -205,6 +209,7 @@ int main(int argc, char** argv) {
   cfg.upstream = pick(o.upstream, kf, "upstream", "");
   const std::string jwt_key = pick(o.jwt_key, kf, "jwt-key", ""), jwt_alg = pick(o.jwt_alg, kf, "jwt-alg", "");
   const std::string upstream_pin = pick(o.upstream_pin, kf, "upstream-pin", "");
+  const std::string metrics_listen = pick(o.metrics, kf, "metrics", "");
   const bool upstream_insecure =
       o.upstream_insecure || (kf && g_key_file_get_boolean(kf, "relay", "upstream-insecure", nullptr));
   if (!upstream_pin.empty()) {
@@ -266,9 +271,19 @@ int main(int argc, char** argv) {
     loop.run_sync([&] { s = r->stats(); });
     return s;
   };
+  std::unique_ptr<tools::MetricsServer> metrics;  // Prometheus endpoint (relay_metrics.h); goes before the relay
+  if (!metrics_listen.empty() && !(metrics = tools::MetricsServer::start(metrics_listen, stats, &err))) {
+    g_printerr("moqt-relay: --metrics: %s\n", err.c_str());
+    loop.run_sync([&] { r.reset(); });
+    loop.stop();
+    return 1;
+  }
+  if (metrics) std::fprintf(stderr, "moqt-relay: metrics on http://%s/metrics\n", metrics->address().c_str());
+  const std::string metrics_json = metrics ? ",\"metrics_port\":" + std::to_string(metrics->port()) : "";
   std::fprintf(stderr, "moqt-relay: listening on %s (raw QUIC and WebTransport), certificate sha256 %s\n", addr.c_str(),
                cert->sha256_hex.c_str());
-  std::printf("{\"listening\":\"%s\",\"port\":%u,\"sha256\":\"%s\"}\n", addr.c_str(), port, cert->sha256_hex.c_str());
+  std::printf("{\"listening\":\"%s\",\"port\":%u,\"sha256\":\"%s\"%s}\n", addr.c_str(), port, cert->sha256_hex.c_str(),
+              metrics_json.c_str());
   std::fflush(stdout);
 
   signal(SIGINT, on_stop);
@@ -294,6 +309,7 @@ int main(int argc, char** argv) {
     }
   }
   print_stats(stats());
+  metrics.reset();
   loop.run_sync([&] { r.reset(); });
   loop.stop();
   std::fprintf(stderr, "moqt-relay: stopped\n");
