@@ -13,13 +13,14 @@
 #include <glib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
 
-#include "moqt/relay/relay.h"
+#include "moqt/relay/relay_group.h"
 #include "relay_metrics.h"
 
 using namespace moqt;
@@ -59,6 +60,10 @@ struct Options {
   int drain_ms = -1;
   int idle_timeout_ms = -1;
   int stats_interval_s = -1;
+  int loops = -1;
+  int cache_age_ms = -1;
+  int max_requests = -1;
+  int max_queued_kb = -1;
 };
 
 int pick(int cli, GKeyFile* kf, const char* key, int def) {
@@ -130,6 +135,10 @@ int main(int argc, char** argv) {
       {"publish", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.mint_publish, "--mint: a namespace prefix the token may publish under (repeat; \"\" = all)", "PREFIX"},
       {"subscribe", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.mint_subscribe, "--mint: a namespace prefix the token may subscribe to (repeat)", "PREFIX"},
       {"ttl", 0, 0, G_OPTION_ARG_INT, &o.mint_ttl, "--mint: seconds until the token expires (default 3600; 0 = never)", "S"},
+      {"loops", 0, 0, G_OPTION_ARG_INT, &o.loops, "Event loops (threads) sharing the port with SO_REUSEPORT (default: one per CPU)", "N"},
+      {"cache-age-ms", 0, 0, G_OPTION_ARG_INT, &o.cache_age_ms, "Drop cached groups older than this (default 0: only the count and size bounds)", "MS"},
+      {"max-requests", 0, 0, G_OPTION_ARG_INT, &o.max_requests, "Subscriptions one session may hold at once (default 1024)", "N"},
+      {"max-queued-kb", 0, 0, G_OPTION_ARG_INT, &o.max_queued_kb, "Bytes queued per downstream subscription before its oldest groups are dropped, KiB (default 8192)", "KB"},
       {"stats-interval", 0, 0, G_OPTION_ARG_INT, &o.stats_interval_s, "Print the stats every S seconds (default 0: only on SIGUSR1)", "S"},
       {"metrics", 0, 0, G_OPTION_ARG_STRING, &o.metrics, "Serve Prometheus metrics over HTTP on ADDR:PORT: GET /metrics, /healthz (e.g. 127.0.0.1:9464; port 0 = any; default: off)", "ADDR"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
@@ -197,6 +206,10 @@ int main(int argc, char** argv) {
   }
   cfg.cache_groups = size_t(std::max(1, pick(o.cache_groups, kf, "cache-groups", 8)));
   cfg.cache_bytes = size_t(std::max(1, pick(o.cache_mb, kf, "cache-mb", 64))) << 20;
+  cfg.cache_age = std::chrono::milliseconds(std::max(0, pick(o.cache_age_ms, kf, "cache-age-ms", 0)));
+  cfg.server.session.max_incoming_subscriptions = size_t(std::max(1, pick(o.max_requests, kf, "max-requests", 1024)));
+  cfg.server.session.max_queued_bytes = size_t(std::max(64, pick(o.max_queued_kb, kf, "max-queued-kb", 8192))) << 10;
+  const int loops = std::clamp(pick(o.loops, kf, "loops", int(std::max(1u, std::thread::hardware_concurrency()))), 1, 256);
   cfg.linger = std::chrono::milliseconds(pick(o.linger_ms, kf, "linger-ms", 2000));
   cfg.hold = std::chrono::milliseconds(pick(o.hold_ms, kf, "hold-ms", 0));
   cfg.server.max_sessions = size_t(std::max(1, pick(o.max_sessions, kf, "max-sessions", 1000)));
@@ -251,37 +264,28 @@ int main(int argc, char** argv) {
   }
   cfg.server.cert = *cert;
 
-  quic::EventLoop loop;
-  loop.start("relay");
-  std::unique_ptr<relay::Relay> r;
-  loop.run_sync([&] { r = relay::Relay::start(loop, cfg, &err); });
-  if (!r) {
+  size_t next_loop = 0;
+  auto group = relay::RelayGroup::start(size_t(loops), cfg, &err, [&](relay::Relay& r) {
+    if (loops > 1)
+      r.set_log([i = next_loop](const std::string& line) { std::fprintf(stderr, "moqt-relay: [loop %zu] %s\n", i, line.c_str()); });
+    ++next_loop;
+  });
+  if (!group) {
     g_printerr("moqt-relay: cannot start: %s\n", err.c_str());
-    loop.stop();
     return 1;
   }
-  std::string addr;
-  unsigned port = 0;
-  loop.run_sync([&] {
-    addr = r->address().to_string();
-    port = r->address().port();
-  });
-  auto stats = [&] {
-    relay::RelayStats s;
-    loop.run_sync([&] { s = r->stats(); });
-    return s;
-  };
+  const std::string addr = group->address();
+  const unsigned port = group->port();
+  auto stats = [&] { return group->stats(); };
   std::unique_ptr<tools::MetricsServer> metrics;  // Prometheus endpoint (relay_metrics.h); goes before the relay
   if (!metrics_listen.empty() && !(metrics = tools::MetricsServer::start(metrics_listen, stats, &err))) {
     g_printerr("moqt-relay: --metrics: %s\n", err.c_str());
-    loop.run_sync([&] { r.reset(); });
-    loop.stop();
     return 1;
   }
   if (metrics) std::fprintf(stderr, "moqt-relay: metrics on http://%s/metrics\n", metrics->address().c_str());
   const std::string metrics_json = metrics ? ",\"metrics_port\":" + std::to_string(metrics->port()) : "";
-  std::fprintf(stderr, "moqt-relay: listening on %s (raw QUIC and WebTransport), certificate sha256 %s\n", addr.c_str(),
-               cert->sha256_hex.c_str());
+  std::fprintf(stderr, "moqt-relay: listening on %s (raw QUIC and WebTransport, %d loop%s), certificate sha256 %s\n",
+               addr.c_str(), loops, loops > 1 ? "s" : "", cert->sha256_hex.c_str());
   std::printf("{\"listening\":\"%s\",\"port\":%u,\"sha256\":\"%s\"%s}\n", addr.c_str(), port, cert->sha256_hex.c_str(),
               metrics_json.c_str());
   std::fflush(stdout);
@@ -305,13 +309,12 @@ int main(int argc, char** argv) {
       draining = true;
       std::fprintf(stderr, "moqt-relay: draining: GOAWAY to every session, closing in %lld ms\n",
                    (long long)drain.count());
-      loop.run_sync([&] { r->drain(goaway_uri, drain, [&] { drained = true; }); });
+      group->drain_async(goaway_uri, drain, [&] { drained = true; });
     }
   }
   print_stats(stats());
   metrics.reset();
-  loop.run_sync([&] { r.reset(); });
-  loop.stop();
+  group.reset();
   std::fprintf(stderr, "moqt-relay: stopped\n");
   return 0;
 }

@@ -104,23 +104,36 @@ RelayStats RelayGroup::stats() {
 }
 
 std::vector<RelayStats> RelayGroup::stats_per_loop() {
-  std::vector<RelayStats> out(shards_.size());
-  for (size_t i = 0; i < shards_.size(); ++i)
-    shards_[i]->loop->run_sync([&] {
-      if (shards_[i]->relay) out[i] = shards_[i]->relay->stats();
+  // Shared: a loop that misses run_sync's timeout may still write its part later.
+  auto out = std::make_shared<std::vector<RelayStats>>(shards_.size());
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Shard* sh = shards_[i].get();
+    sh->loop->run_sync([sh, out, i] {
+      if (sh->relay) (*out)[i] = sh->relay->stats();
     });
-  return out;
+  }
+  return *out;
+}
+
+void RelayGroup::drain_async(const std::string& new_uri, std::chrono::milliseconds grace, std::function<void()> done) {
+  auto left = std::make_shared<std::atomic<size_t>>(shards_.size());
+  auto last = [left, done = std::make_shared<std::function<void()>>(std::move(done))] {
+    if (left->fetch_sub(1) == 1 && *done) (*done)();
+  };
+  for (auto& sh : shards_) {
+    Shard* raw = sh.get();
+    raw->loop->post([raw, new_uri, grace, last] {
+      if (raw->relay) raw->relay->drain(new_uri, grace, last);
+      else last();
+    });
+  }
 }
 
 void RelayGroup::drain(const std::string& new_uri, std::chrono::milliseconds grace) {
-  auto left = std::make_shared<std::atomic<size_t>>(shards_.size());
-  for (auto& sh : shards_)
-    sh->loop->run_sync([&] {
-      if (sh->relay) sh->relay->drain(new_uri, grace, [left] { left->fetch_sub(1); });
-      else left->fetch_sub(1);
-    });
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  drain_async(new_uri, grace, [finished] { finished->store(true); });
   const auto deadline = std::chrono::steady_clock::now() + grace + std::chrono::seconds(2);
-  while (*left > 0 && std::chrono::steady_clock::now() < deadline)
+  while (!*finished && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 

@@ -41,6 +41,8 @@ class RelayGroup : public LoopPeers {
   std::vector<RelayStats> stats_per_loop();
   // GOAWAY everywhere; returns once every session left or `grace` passed (the rest is closed).
   void drain(const std::string& new_uri, std::chrono::milliseconds grace);
+  // The same without waiting: `done` runs (on some loop's thread) once every loop has drained.
+  void drain_async(const std::string& new_uri, std::chrono::milliseconds grace, std::function<void()> done);
   // Destroys the relays (their sessions close); the loops keep running until the group goes, so
   // in-process attachments can still post to loop 0.
   void stop();
