@@ -135,6 +135,20 @@ struct Pipeline {
   }
 };
 
+// Video frames playbin's appsink video-sink hands out (up to `want`, 20 s at most).
+int playbin_frames(Pipeline& play, int want, std::string* err) {
+  GstElement* sink = nullptr;
+  g_object_get(play.p, "video-sink", &sink, nullptr);
+  EXPECT_TRUE(sink);
+  if (!sink) return 0;
+  int frames = 0;
+  const auto end = Clock::now() + 20s;
+  while (frames < want && Clock::now() < end && (*err = play.bus_error()).empty())
+    if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 50 * GST_MSECOND)) ++frames, gst_sample_unref(s);
+  gst_object_unref(sink);
+  return frames;
+}
+
 std::string publisher(const std::string& uri, int key_int) {
   return "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
          "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=" + std::to_string(key_int) +
@@ -304,15 +318,7 @@ TEST(RelayElement, NetworkPublisherTappedInProcessAndPlayedByPlaybin) {
   EXPECT_EQ(err, "");
   Pipeline play("playbin uri=\"moqt://local/live/cam?relay=studio\" video-sink=\"appsink name=pv sync=false "
                 "max-buffers=2000\" audio-sink=fakesink");
-  GstElement* sink = nullptr;
-  g_object_get(play.p, "video-sink", &sink, nullptr);
-  ASSERT_TRUE(sink);
-  int frames = 0;
-  const auto end = Clock::now() + 20s;
-  while (frames < 30 && Clock::now() < end && (err = play.bus_error()).empty())
-    if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 50 * GST_MSECOND)) ++frames, gst_sample_unref(s);
-  gst_object_unref(sink);
-  EXPECT_GE(frames, 30) << "playbin through the in-process relay: " << err;
+  EXPECT_GE(playbin_frames(play, 30, &err), 30) << "playbin through the in-process relay: " << err;
   EXPECT_EQ(pub.bus_error(), "");
 }
 
@@ -325,16 +331,8 @@ TEST(RelayDaemon, PlaybinPlaysAMoqtUriThroughTheRelay) {
   std::this_thread::sleep_for(500ms);
   Pipeline play("playbin uri=\"" + relay.url("moqt", "tls-pin=" + relay.sha256) +
                 "\" video-sink=\"appsink name=pv sync=false max-buffers=2000\" audio-sink=fakesink");
-  GstElement* sink = nullptr;
-  g_object_get(play.p, "video-sink", &sink, nullptr);
-  ASSERT_TRUE(sink);
-  int frames = 0;
   std::string err;
-  const auto end = Clock::now() + 20s;
-  while (frames < 30 && Clock::now() < end && (err = play.bus_error()).empty())
-    if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 50 * GST_MSECOND)) ++frames, gst_sample_unref(s);
-  gst_object_unref(sink);
-  EXPECT_GE(frames, 30) << err;
+  EXPECT_GE(playbin_frames(play, 30, &err), 30) << err;
 }
 
 // moqsink -> moqt-relay (the origin side) -> a chained moqrelay element (upstream=) -> viewers on

@@ -66,13 +66,7 @@ struct ChainTest : ::testing::Test {
     view_loop.start("viewers");
   }
   Client* connect(quic::EventLoop& loop, const Node& n, Draft d, bool wt, SessionHandler* h, TrackSource* tracks) {
-    ClientConfig cc;
-    cc.verify = quic::VerifyMode::kInsecure;
-    cc.drafts = {d};
-    std::string err;
-    std::unique_ptr<Client> c;
-    loop.run_sync([&] { c = Client::connect(loop, n.url(wt), cc, h, tracks, &err); });
-    EXPECT_TRUE(c) << err;
+    auto c = connect_client(loop, n.url(wt), d, h, tracks);
     owned.push_back({&loop, std::move(c)});
     return owned.back().second.get();
   }

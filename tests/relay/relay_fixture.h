@@ -87,6 +87,19 @@ inline void expect_intact(Recorder& r, size_t want, const std::string& who) {
   }
 }
 
+// A client on `loop` speaking only draft `d`, certificate not verified (test relays).
+inline std::unique_ptr<Client> connect_client(quic::EventLoop& loop, const std::string& url, wire::Draft d,
+                                              SessionHandler* h, TrackSource* tracks) {
+  ClientConfig cc;
+  cc.verify = quic::VerifyMode::kInsecure;
+  cc.drafts = {d};
+  std::string err;
+  std::unique_ptr<Client> c;
+  loop.run_sync([&] { c = Client::connect(loop, url, cc, h, tracks, &err); });
+  EXPECT_TRUE(c) << err;
+  return c;
+}
+
 class RelayFixture {
  public:
   quic::EventLoop relay_loop, pub_loop, view_loop;
@@ -134,14 +147,7 @@ class RelayFixture {
   // A client on `loop` at one draft; `tracks` answers the relay's SUBSCRIBEs (publishers).
   std::unique_ptr<Client> connect(quic::EventLoop& loop, wire::Draft d, bool webtransport, SessionHandler* h,
                                   TrackSource* tracks) {
-    ClientConfig cc;
-    cc.verify = quic::VerifyMode::kInsecure;
-    cc.drafts = {d};
-    std::string err;
-    std::unique_ptr<Client> c;
-    loop.run_sync([&] { c = Client::connect(loop, url(webtransport), cc, h, tracks, &err); });
-    EXPECT_TRUE(c) << err;
-    return c;
+    return connect_client(loop, url(webtransport), d, h, tracks);
   }
 
   // A publisher that announces `ns` (PUBLISH_NAMESPACE) and serves `track` from its registry.

@@ -46,13 +46,7 @@ struct GroupTest : ::testing::Test {
     return std::string(wt ? "https" : "moqt") + "://127.0.0.1:" + std::to_string(group->port()) + "/moq";
   }
   Client* connect(quic::EventLoop& loop, Draft d, bool wt, SessionHandler* h, TrackSource* tracks) {
-    ClientConfig cc;
-    cc.verify = quic::VerifyMode::kInsecure;
-    cc.drafts = {d};
-    std::string err;
-    std::unique_ptr<Client> c;
-    loop.run_sync([&] { c = Client::connect(loop, url(wt), cc, h, tracks, &err); });
-    EXPECT_TRUE(c) << err;
+    auto c = connect_client(loop, url(wt), d, h, tracks);
     clients.push_back({&loop, std::move(c)});
     return clients.back().second.get();
   }

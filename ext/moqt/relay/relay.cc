@@ -369,20 +369,11 @@ session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackNa
     serve_waiting(std::move(waiting), nullptr);
     return nullptr;
   }
-  auto t = std::make_unique<Track>();
-  t->name = name;
-  session::TrackOptions o;
-  o.cache_groups = cfg_.cache_groups;
-  o.cache_bytes = cfg_.cache_bytes;
-  o.cache_max_age = cfg_.cache_age;
-  t->pub = std::make_shared<TrackPublisher>(name, o);
-  t->up = std::make_unique<UpstreamTrack>(t->pub);
+  std::unique_ptr<Track> t = new_track(name);
+  attach_upstream(*t);
   t->source = &p;
   t->pushed = true;
   t->ready = true;
-  t->up->set_listener([this, key](UpstreamTrack::Event e, uint64_t code, const std::string& why) {
-    upstream_event(key, e, code, why);
-  });
   UpstreamTrack* handler = t->up.get();
   std::shared_ptr<TrackPublisher> pub = t->pub;
   tracks_[key] = std::move(t);
@@ -454,6 +445,27 @@ void Relay::unpublish_local(SourceId id, const FullTrackName& name) {
 void Relay::find_local(SourceId id, const FullTrackName& name, RequestFor why, Answer answer) {
   if (!locals_.count(id)) return answer(nullptr, LookupError::kInternal, "not attached to the relay");
   find(id, name, why, std::move(answer));
+}
+
+// A relayed track with its own cache (pulled, pushed or mirrored), bounded as configured.
+std::unique_ptr<Relay::Track> Relay::new_track(const FullTrackName& name) {
+  auto t = std::make_unique<Track>();
+  t->name = name;
+  session::TrackOptions o;
+  o.cache_groups = cfg_.cache_groups;
+  o.cache_bytes = cfg_.cache_bytes;
+  o.cache_max_age = cfg_.cache_age;
+  t->pub = std::make_shared<TrackPublisher>(name, o);
+  return t;
+}
+
+// Its upstream subscription's handler feeds the cache; its events reach upstream_event.
+void Relay::attach_upstream(Track& t) {
+  const TrackKey key{t.name.ns, t.name.name};
+  t.up = std::make_unique<UpstreamTrack>(t.pub);
+  t.up->set_listener([this, key](UpstreamTrack::Event e, uint64_t code, const std::string& why) {
+    upstream_event(key, e, code, why);
+  });
 }
 
 // --- requests --------------------------------------------------------------------------------
@@ -567,19 +579,10 @@ void Relay::find(SourceId asker, const FullTrackName& name, RequestFor why, Answ
 void Relay::subscribe_upstream(Peer* source, const FullTrackName& name, Answer answer) {
   const TrackKey key{name.ns, name.name};
   if (tracks_.count(key)) retire(key);  // a finished one
-  auto t = std::make_unique<Track>();
-  t->name = name;
-  session::TrackOptions o;
-  o.cache_groups = cfg_.cache_groups;
-  o.cache_bytes = cfg_.cache_bytes;
-  o.cache_max_age = cfg_.cache_age;
-  t->pub = std::make_shared<TrackPublisher>(name, o);
-  t->up = std::make_unique<UpstreamTrack>(t->pub);
+  std::unique_ptr<Track> t = new_track(name);
+  attach_upstream(*t);
   t->source = source;
   t->via_upstream = !source;
-  t->up->set_listener([this, key](UpstreamTrack::Event e, uint64_t code, const std::string& why) {
-    upstream_event(key, e, code, why);
-  });
   t->waiting.push_back(std::move(answer));
   Track* raw = t.get();
   tracks_[key] = std::move(t);
@@ -751,13 +754,7 @@ std::vector<TrackNamespace> Relay::own_namespaces() const {
 void Relay::subscribe_mirror(size_t shard, const FullTrackName& name, Answer answer) {
   const TrackKey key{name.ns, name.name};
   if (tracks_.count(key)) retire(key);  // a finished one
-  auto t = std::make_unique<Track>();
-  t->name = name;
-  session::TrackOptions o;
-  o.cache_groups = cfg_.cache_groups;
-  o.cache_bytes = cfg_.cache_bytes;
-  o.cache_max_age = cfg_.cache_age;
-  t->pub = std::make_shared<TrackPublisher>(name, o);
+  std::unique_ptr<Track> t = new_track(name);
   t->link = std::make_shared<LoopLink>(loop_, name);
   t->link_shard = shard;
   t->link->set_consumer([this, key](LinkEvent& e) { mirror_event(key, e); });

@@ -177,6 +177,8 @@ class Relay : public session::TrackSource {
   void serve_waiting(std::vector<Answer> waiting, const std::shared_ptr<session::TrackPublisher>& pub);
   void find(SourceId asker, const wire::FullTrackName& name, session::RequestFor why, Answer answer);
   session::SubscriptionHandler* incoming_publish(Peer& p, const wire::FullTrackName& name);
+  std::unique_ptr<Track> new_track(const wire::FullTrackName& name);
+  void attach_upstream(Track& t);
   void subscribe_upstream(Peer* source, const wire::FullTrackName& name, Answer answer);
   // Group: the track from relay `shard` of this process, mirrored here through a LoopLink.
   void subscribe_mirror(size_t shard, const wire::FullTrackName& name, Answer answer);
