@@ -41,7 +41,7 @@ std::string prometheus_text(const relay::RelayStats& s) {
   // Every field of RelayStats is exported below. This binding stops compiling when a field is
   // added or removed: export the new one (and list it in docs/relay.md), then fix the count.
   [[maybe_unused]] const auto& [f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, f17, f18,
-                                f19, f20, f21, f22, f23, f24] = s;
+                                f19, f20, f21, f22, f23, f24, f25] = s;
   std::string out;
   out.reserve(4096);
   gauge(out, "moqt_relay_sessions", "Sessions open now (publishers and subscribers).", s.sessions);
@@ -80,6 +80,8 @@ std::string prometheus_text(const relay::RelayStats& s) {
           s.limit_hits);
   counter(out, "moqt_relay_upstream_connects_total", "Sessions opened to the upstream relay (1 + reconnects).",
           s.upstream_connects);
+  counter(out, "moqt_relay_fetches_forwarded_total",
+          "FETCHes of what a track's cache no longer had, sent to the track's source.", s.fetches_forwarded);
   counter(out, "moqt_relay_auth_refused_total",
           "Requests refused UNAUTHORIZED and sessions closed for their token.", s.auth_refused);
   gauge(out, "moqt_relay_loop_links", "Tracks mirrored from another relay loop of this process now.", s.loop_links);

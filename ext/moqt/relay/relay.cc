@@ -110,6 +110,44 @@ struct Relay::UpLink : session::SessionHandler {
   }
 };
 
+// A FETCH sent to a track's source for what the cache lacks; hands what it got to the asker.
+struct Relay::MissingFetch : session::FetchHandler {
+  Relay& r;
+  session::TrackSource::FetchDone done;
+  std::vector<session::Object> objects;
+  size_t bytes = 0;
+  quic::EventLoop::TimerId timer = 0;
+  MissingFetch(Relay& relay, session::TrackSource::FetchDone d) : r(relay), done(std::move(d)) {}
+  void on_object(const session::ReceivedObject& o) override {
+    if (bytes + o.payload.size() > r.cfg_.cache_bytes) return;  // bounded like a cache
+    bytes += o.payload.size();
+    session::Object out;
+    out.location = o.location;
+    out.subgroup = o.subgroup;
+    out.publisher_priority = o.publisher_priority;
+    out.status = o.status;
+    out.properties = o.properties;
+    out.datagram = o.datagram;
+    out.payload = quic::SendBuffer::copy(o.payload);
+    objects.push_back(std::move(out));
+  }
+  void on_fetch_error(uint64_t, const std::string&) override { finish(); }
+  void on_fetch_done() override { finish(); }
+  // Once: the asker gets what arrived (sorted), then this goes on the next loop turn.
+  void finish() {
+    if (!done) return;
+    if (timer) r.loop_.cancel_timer(std::exchange(timer, 0));
+    std::stable_sort(objects.begin(), objects.end(),
+                     [](const session::Object& a, const session::Object& b) { return a.location < b.location; });
+    auto d = std::move(done);
+    done = nullptr;
+    d(std::move(objects));
+    r.loop_.add_timer(std::chrono::nanoseconds(0), [rr = &r, self = this, alive = r.alive_] {
+      if (*alive) rr->fetches_.erase(self);
+    });
+  }
+};
+
 struct Relay::Held {
   SourceId asker;  // the asking session's peer (gone from sources_ when it closed)
   FullTrackName name;
@@ -154,6 +192,9 @@ Relay::~Relay() {
   peers_.clear();
   up_.reset();  // its sessions do not call their handlers while being destroyed
   uplink_.reset();
+  for (auto& [raw, f] : fetches_)
+    if (f->timer) loop_.cancel_timer(f->timer);
+  fetches_.clear();
   tracks_.clear();
 }
 
@@ -687,6 +728,32 @@ void Relay::retry_held() {
     if (!sources_.count(h->asker) && !locals_.count(h->asker)) continue;  // the asker is gone
     find(h->asker, h->name, h->why, std::move(h->answer));
   }
+}
+
+// --- FETCH of what the cache lacks ---------------------------------------------------------------
+
+bool Relay::fetch_missing(Session&, const FullTrackName& name, wire::Location start, wire::Location end_incl,
+                          FetchDone done) {
+  auto it = tracks_.find(TrackKey{name.ns, name.name});
+  if (it == tracks_.end()) return false;
+  Track& t = *it->second;
+  // The track's source: its publisher's session, or the chained upstream. (In-process publishers
+  // keep no more than their cache; another loop's track is fetched on that loop only.)
+  Session* src = t.source ? &t.source->s : t.via_upstream && up_ && up_ready_ ? &up_->session() : nullptr;
+  if (!src || !src->ready() || src->closed()) return false;
+  auto f = std::make_unique<MissingFetch>(*this, std::move(done));
+  MissingFetch* raw = f.get();
+  // FETCH's End Location: the object after the last one, 0 = the whole end group.
+  const wire::Location end = end_incl.object == UINT64_MAX ? wire::Location{end_incl.group, 0}
+                                                          : wire::Location{end_incl.group, end_incl.object + 1};
+  if (!src->fetch(name, start, end, raw)) return false;
+  ++closed_.fetches_forwarded;
+  raw->timer = loop_.add_timer(cfg_.server.session.request_timeout, [raw] {
+    raw->timer = 0;
+    raw->finish();  // what came so far
+  });
+  fetches_[raw] = std::move(f);
+  return true;
 }
 
 // --- namespace subscriptions -----------------------------------------------------------------

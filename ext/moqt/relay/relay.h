@@ -85,6 +85,7 @@ struct RelayStats {
   uint64_t requests_refused = 0;          // no such namespace / track, limits
   uint64_t limit_hits = 0;                // max_tracks, max_held
   uint64_t upstream_connects = 0;         // sessions opened to the upstream (1 + reconnects)
+  uint64_t fetches_forwarded = 0;         // FETCHes of what the cache lacked, sent to the source
   uint64_t auth_refused = 0;              // requests refused UNAUTHORIZED, sessions closed for their token
   size_t loop_links = 0;                  // tracks mirrored from another loop of this process
   uint64_t loop_link_drops = 0;           // objects a slow loop could not take
@@ -155,6 +156,10 @@ class Relay : public session::TrackSource {
                                                               const TrackNamespace& prefix,
                                                               session::LookupError* error) override;
   void unwatch_namespaces(session::Session& asker, uint64_t request_id) override;
+  // What a track's cache no longer has is FETCHed from the track's source (its publisher's
+  // session or the upstream), bounded by the cache's byte bound and a timeout.
+  bool fetch_missing(session::Session& asker, const wire::FullTrackName& name, wire::Location start,
+                     wire::Location end_incl, FetchDone done) override;
 
  private:
   struct Peer;   // one session: publisher, subscriber or both
@@ -162,6 +167,7 @@ class Relay : public session::TrackSource {
   struct Held;   // a request waiting for its namespace's publisher
   struct Local;  // an in-process publisher or subscriber
   struct UpLink;  // the upstream session's handler
+  struct MissingFetch;  // a FETCH forwarded to a track's source
   using TrackKey = std::pair<TrackNamespace, std::string>;
 
   explicit Relay(quic::EventLoop& loop);
@@ -230,6 +236,7 @@ class Relay : public session::TrackSource {
     std::unique_ptr<LocalSubscription> sub;
   };
   std::map<LoopLink*, Feed> feeds_;  // tracks fed to other loops
+  std::map<MissingFetch*, std::unique_ptr<MissingFetch>> fetches_;
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::function<void()> drain_done_;

@@ -35,6 +35,7 @@ void add(RelayStats& a, const RelayStats& b) {
   a.limit_hits += b.limit_hits;
   a.upstream_connects += b.upstream_connects;
   a.auth_refused += b.auth_refused;
+  a.fetches_forwarded += b.fetches_forwarded;
   a.loop_links += b.loop_links;
   a.loop_link_drops += b.loop_link_drops;
 }

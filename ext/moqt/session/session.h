@@ -256,6 +256,10 @@ class Session final : public quic::TransportHandler {
   void accept_subscribe(const wire::Subscribe& m, quic::StreamId stream, std::shared_ptr<TrackPublisher> track,
                         LookupError e, const std::string& why);
   void serve_fetch(const wire::Fetch& m, std::shared_ptr<TrackPublisher> track, LookupError e, const std::string& why);
+  // Writes FETCH_OK and the fetch stream: `older` (objects the cache no longer had, from the
+  // TrackSource) then what the cache has in the range, in `order`.
+  void send_fetch(const wire::Fetch& m, const std::shared_ptr<TrackPublisher>& track, Location start, Location end_incl,
+                  GroupOrder order, std::vector<Object> older);
   void answer_track_status(const wire::TrackStatus& m, std::shared_ptr<TrackPublisher> track, LookupError e,
                            const std::string& why);
   void end_namespace_watch(uint64_t request_id);

@@ -169,7 +169,48 @@ void Session::serve_fetch(const Fetch& m, std::shared_ptr<TrackPublisher> track,
   const GroupOrder order = m.params.group_order.value_or(GroupOrder::kAscending) == GroupOrder::kDescending
                                ? GroupOrder::kDescending
                                : GroupOrder::kAscending;
+  // Groups before the oldest cached one: the TrackSource (a relay) may fetch them from its source.
+  const std::optional<Location> largest = track->largest();
+  const std::optional<uint64_t> oldest = track->oldest_cached_group();
+  if (tracks_ && largest && !(*largest < start) && (!oldest || start.group < *oldest)) {
+    Location miss_end = oldest ? Location{*oldest - 1, UINT64_MAX} : *largest;
+    if (end_incl < miss_end) miss_end = end_incl;
+    pending_lookups_.insert(m.request_id);  // a cancel while we wait ends it
+    const bool asked = tracks_->fetch_missing(
+        *this, track->name(), start, miss_end,
+        [this, alive = alive_, m, track, start, end_incl, order](std::vector<Object> older) {
+          if (!*alive || state_ != State::kReady || !pending_lookups_.erase(m.request_id)) return;
+          send_fetch(m, track, start, end_incl, order, std::move(older));
+        });
+    if (asked) return;
+    pending_lookups_.erase(m.request_id);
+  }
+  send_fetch(m, track, start, end_incl, order, {});
+}
+
+void Session::send_fetch(const Fetch& m, const std::shared_ptr<TrackPublisher>& track, Location start,
+                         Location end_incl, GroupOrder order, std::vector<Object> older) {
+  auto error = [&](uint64_t code, const std::string& reason) {
+    RequestError e{RequestKind::kFetch, m.request_id, code, 0, reason, {}};
+    reply(m.request_id, e, true);
+  };
   std::vector<const Object*> objs = track->cached_range(start, end_incl, order);
+  if (!older.empty()) {
+    // Older groups first (ascending) or last (descending); objects ascend within a group.
+    for (const Object& o : older)
+      if (!(o.location < start) && !(end_incl < o.location)) objs.push_back(&o);
+    std::stable_sort(objs.begin(), objs.end(), [order](const Object* a, const Object* b) {
+      if (a->location.group != b->location.group)
+        return order == GroupOrder::kDescending ? a->location.group > b->location.group
+                                                : a->location.group < b->location.group;
+      return a->location.object < b->location.object;
+    });
+    objs.erase(std::unique(objs.begin(), objs.end(),
+                           [](const Object* a, const Object* b) {
+                             return a->location == b->location && a->subgroup == b->subgroup;
+                           }),
+               objs.end());
+  }
   if (objs.empty() && draft_ == Draft::k14) return error(0x6, "no objects in the range");  // NO_OBJECTS
   Location last = objs.empty() ? start : objs.front()->location;
   for (const Object* o : objs) last = std::max(last, o->location);

@@ -165,6 +165,15 @@ class TrackSource {
                                                                             const wire::TrackNamespace& prefix,
                                                                             LookupError* error) = 0;
   virtual void unwatch_namespaces(Session& /*asker*/, uint64_t /*request_id*/) {}
+  // FETCH of a range the track's cache no longer has (start..end_incl, groups older than its
+  // oldest cached one): a source that can get it from its own source (a relay) returns true and
+  // calls `done` once, on the asker's loop, with the objects it got in ascending order (fewer or
+  // none on failure). false: the FETCH is answered from the cache alone.
+  using FetchDone = std::function<void(std::vector<Object>)>;
+  virtual bool fetch_missing(Session& /*asker*/, const FullTrackName& /*name*/, Location /*start*/,
+                             Location /*end_incl*/, FetchDone /*done*/) {
+    return false;
+  }
 };
 
 // Local tracks by name: what a publisher application serves.
