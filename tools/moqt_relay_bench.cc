@@ -113,7 +113,7 @@ struct Relay {
 };
 
 // Starts the daemon and waits (at most 10 s) for its first stdout line.
-bool spawn_relay(const std::string& path, int max_sessions, const std::string& log, Relay* out) {
+bool spawn_relay(const std::string& path, int max_sessions, int loops, const std::string& log, Relay* out) {
   int fds[2];
   if (pipe(fds) != 0) return false;
   const pid_t pid = fork();
@@ -124,9 +124,9 @@ bool spawn_relay(const std::string& path, int max_sessions, const std::string& l
     close(fds[1]);
     FILE* err = std::fopen(log.c_str(), "w");
     if (err) dup2(fileno(err), 2);
-    const std::string ms = std::to_string(max_sessions);
+    const std::string ms = std::to_string(max_sessions), lp = std::to_string(loops);
     execl(path.c_str(), path.c_str(), "--listen", "127.0.0.1:0", "--max-sessions", ms.c_str(), "--drain-ms", "500",
-          "--idle-timeout-ms", "30000", (char*)nullptr);
+          "--idle-timeout-ms", "30000", "--loops", lp.c_str(), (char*)nullptr);
     std::fprintf(stderr, "exec %s: %s\n", path.c_str(), std::strerror(errno));
     _exit(127);
   }
@@ -159,7 +159,7 @@ double percentile(std::vector<uint32_t>& v, double p) {
 int main(int argc, char** argv) {
   gchar* relay_path = nullptr;
   gchar* relay_log = nullptr;
-  int subscribers = 500, kbps = 2000, fps = 25, gop = 50, duration = 10, client_loops = 1, settle = 5;
+  int subscribers = 500, kbps = 2000, fps = 25, gop = 50, duration = 10, client_loops = 1, settle = 5, relay_loops = 1;
   gboolean json = FALSE;
   GOptionEntry entries[] = {
       {"relay", 'r', 0, G_OPTION_ARG_FILENAME, &relay_path, "The moqt-relay binary (default: next to this one)", "PATH"},
@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
       {"duration", 'd', 0, G_OPTION_ARG_INT, &duration, "Seconds of publishing (default 10)", "S"},
       {"settle", 0, 0, G_OPTION_ARG_INT, &settle, "Seconds to wait for the last objects after publishing (default 5)", "S"},
       {"client-loops", 'l', 0, G_OPTION_ARG_INT, &client_loops, "Loop threads for the subscribers (default 1)", "N"},
+      {"relay-loops", 0, 0, G_OPTION_ARG_INT, &relay_loops, "The daemon's --loops (default 1)", "N"},
       {"relay-log", 0, 0, G_OPTION_ARG_FILENAME, &relay_log, "The daemon's stderr goes here (default /dev/null)", "FILE"},
       {"json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of text", nullptr},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
@@ -202,7 +203,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   Relay relay;
-  if (!spawn_relay(path, subscribers + 16, relay_log ? relay_log : "/dev/null", &relay)) {
+  if (!spawn_relay(path, subscribers + 16, relay_loops, relay_log ? relay_log : "/dev/null", &relay)) {
     std::fprintf(stderr, "moqt-relay-bench: could not start %s\n", path.c_str());
     if (relay.pid > 0) kill(relay.pid, SIGKILL), waitpid(relay.pid, nullptr, 0);
     return 1;
