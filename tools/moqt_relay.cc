@@ -93,11 +93,12 @@ std::string pick(const gchar* cli, GKeyFile* kf, const char* key, const std::str
 void print_stats(const relay::RelayStats& s) {
   std::fprintf(stderr,
                "moqt-relay: stats: sessions %zu (opened %llu, closed %llu), tracks %zu (pushed %zu), upstream "
-               "subscriptions %zu, downstream subscriptions %zu, namespaces %zu, held %zu, cache %zu bytes; "
+               "subscriptions %zu, downstream subscriptions %zu (%llu by track pushes), namespaces %zu, held %zu, cache %zu bytes; "
                "in %llu objects / %llu bytes, out %llu objects / %llu bytes; dropped %llu objects, streams reset "
                "%llu (queue) %llu (timeout); refused %llu (unauthorized %llu), limits hit %llu; upstream %s\n",
                s.sessions, (unsigned long long)s.sessions_opened, (unsigned long long)s.sessions_closed, s.tracks,
-               s.pushed_tracks, s.upstream_subscriptions, s.downstream_subscriptions, s.namespaces, s.held_requests,
+               s.pushed_tracks, s.upstream_subscriptions, s.downstream_subscriptions,
+               (unsigned long long)s.tracks_pushed, s.namespaces, s.held_requests,
                s.cache_bytes, (unsigned long long)s.objects_in, (unsigned long long)s.bytes_in,
                (unsigned long long)s.objects_out, (unsigned long long)s.bytes_out,
                (unsigned long long)s.objects_dropped, (unsigned long long)s.streams_reset_congestion,

@@ -181,7 +181,7 @@ static GstStructure* gst_moq_relay_stats(std::shared_ptr<RelayHost> host) {
       guint64(s.limit_hits), "upstream-connected", G_TYPE_BOOLEAN, gboolean(s.upstream_connected),
       "upstream-connects", G_TYPE_UINT64, guint64(s.upstream_connects), "auth-refused", G_TYPE_UINT64,
       guint64(s.auth_refused), "loop-links", G_TYPE_UINT64, guint64(s.loop_links), "loop-link-drops", G_TYPE_UINT64,
-      guint64(s.loop_link_drops), nullptr);
+      guint64(s.loop_link_drops), "tracks-pushed", G_TYPE_UINT64, guint64(s.tracks_pushed), nullptr);
 }
 
 static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {

@@ -58,6 +58,29 @@ struct NamespaceEvents : SessionHandler, Waitable {
   }
 };
 
+// A subscriber that takes every track the relay PUBLISHes to it (SUBSCRIBE_TRACKS).
+struct TrackPushes : SessionHandler, Waitable {
+  std::deque<Recorder> recorders;
+  std::vector<FullTrackName> names;  // in arrival order
+  SubscriptionHandler* on_incoming_publish(const FullTrackName& n) override {
+    std::lock_guard<std::mutex> l(mu);
+    recorders.emplace_back();
+    names.push_back(n);
+    cv.notify_all();
+    return &recorders.back();
+  }
+  Recorder* of(const FullTrackName& n) {
+    std::lock_guard<std::mutex> l(mu);
+    for (size_t i = 0; i < names.size(); ++i)
+      if (names[i] == n) return &recorders[i];
+    return nullptr;
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> l(mu);
+    return names.size();
+  }
+};
+
 inline Object make_object(uint64_t group, uint64_t object, uint64_t subgroup = 0, size_t size = 100) {
   Object o;
   o.location = {group, object};

@@ -248,5 +248,50 @@ TEST_F(GroupTest, ChurnLeavesNothingBehind) {
   EXPECT_EQ(s.sessions_opened, s.sessions_closed + 1);
 }
 
+
+// SUBSCRIBE_TRACKS on every loop: a track PUBLISHed on one loop is PUBLISHed to watchers on all
+// loops, those that watched before it came and those that watch after, each once, through one
+// mirror per loop.
+TEST_F(GroupTest, PushedTrackReachesTrackWatchersOnEveryLoop) {
+  start(3);
+  std::deque<TrackPushes> early(6), late(6);
+  auto watch = [&](TrackPushes& h, int i) {
+    Client* v = connect(view_loop, i % 2 ? Draft::k18 : Draft::k16, i % 3 == 0, &h, nullptr);
+    view_loop.run_sync([&] { v->session().subscribe_tracks({"live"}, nullptr); });
+  };
+  for (int i = 0; i < 6; ++i) watch(early[i], i);
+  std::this_thread::sleep_for(300ms);  // the watches are in before the track comes
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  Client* pub = connect(pub_loop, Draft::k18, false, nullptr, nullptr);
+  auto ok = std::make_shared<std::promise<bool>>();
+  pub_loop.run_sync([&] { pub->publish(track, [ok](bool good, uint64_t) { ok->set_value(good); }); });
+  auto f = ok->get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(f.get());
+  pub_loop.run_sync([&] { track->write(make_object(0, 0)); });
+  for (auto& h : early) ASSERT_TRUE(h.wait([&] { return h.names.size() == 1; }));
+  for (int i = 0; i < 6; ++i) watch(late[i], i + 6);
+  for (auto& h : late) ASSERT_TRUE(h.wait([&] { return h.names.size() == 1; }));
+  pub_loop.run_sync([&] { track->write(make_object(0, 1)); });
+  for (auto* set : {&early, &late})
+    for (auto& h : *set) {
+      Recorder* r = h.of(kTrack);
+      ASSERT_TRUE(r);
+      ASSERT_TRUE(r->wait([&] { return r->objects.size() == 2; })) << "from the live group's object 0";
+      expect_intact(*r, 2, "pushed");
+    }
+  const std::vector<RelayStats> per = group->stats_per_loop();
+  size_t loops_with_viewers = 0, pushed = 0;
+  for (const RelayStats& s : per) {
+    loops_with_viewers += s.sessions > 0;
+    pushed += s.tracks_pushed;
+  }
+  EXPECT_GE(loops_with_viewers, 2u) << "13 clients over 3 loops";
+  EXPECT_EQ(pushed, 12u) << "once per watcher";
+  EXPECT_EQ(group->stats().tracks, 1u);
+  for (auto* set : {&early, &late})
+    for (auto& h : *set) EXPECT_EQ(h.count(), 1u);
+}
+
 }  // namespace
 }  // namespace moqt::relay::test

@@ -422,5 +422,110 @@ TEST_F(RelayTest, UpstreamSubscriptionLingersThenGoes) {
   stop();
 }
 
+
+// SUBSCRIBE_TRACKS (-18; -16: SUBSCRIBE_NAMESPACE with options PUBLISH): the relay PUBLISHes every
+// pushed track under the prefix, those there already and those that come later, never the
+// subscriber's own, once each; a cancelled request stops new PUBLISHes; -14 cannot ask.
+struct TrackWatch : RelayFixture, ::testing::TestWithParam<Draft> {};
+
+// Connects a pusher at -18 and PUBLISHes `t` through it.
+static Client* push(RelayFixture& f, std::shared_ptr<TrackPublisher> t) {
+  Client* c = f.connect(f.pub_loop, Draft::k18, false, nullptr, nullptr).release();
+  f.publishers.emplace_back(c);
+  auto ok = std::make_shared<std::promise<bool>>();
+  f.pub_loop.run_sync([&] { c->publish(t, [ok](bool good, uint64_t) { ok->set_value(good); }); });
+  auto fut = ok->get_future();
+  EXPECT_EQ(fut.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(fut.get());
+  return c;
+}
+
+static std::pair<bool, uint64_t> wait_done(std::shared_ptr<std::promise<std::pair<bool, uint64_t>>> p) {
+  auto f = p->get_future();
+  if (f.wait_for(10s) != std::future_status::ready) return {false, ~0ull};
+  return f.get();
+}
+
+TEST_P(TrackWatch, PushedTracksUnderThePrefixArePublishedToTheSubscriber) {
+  const Draft d = GetParam();
+  start_relay();
+  const FullTrackName a{{"live", "a"}, "v"}, c{{"live", "c"}, "w"}, other{{"other"}, "x"}, late{{"live", "d"}, "z"};
+  auto ta = std::make_shared<TrackPublisher>(a, TrackOptions{});
+  push(*this, ta);
+  pub_loop.run_sync([&] { ta->write(make_object(0, 0)); });
+  announce(Draft::k16, false, {"live", "b"}, nullptr);  // announced, not pushed: nothing to PUBLISH
+
+  TrackPushes watcher, second;
+  Client* v = viewer(d, d == Draft::k16, &watcher);
+  Client* v2 = viewer(Draft::k18, true, &second);
+  auto done = std::make_shared<std::promise<std::pair<bool, uint64_t>>>();
+  auto rid = on(view_loop, [&] {
+    return v->session().subscribe_tracks({"live"}, [done](bool ok, uint64_t code) { done->set_value({ok, code}); });
+  });
+  ASSERT_TRUE(rid);
+  const auto answer = wait_done(done);
+  if (d == Draft::k14) {
+    EXPECT_EQ(answer, std::make_pair(false, uint64_t(0x3))) << "NOT_SUPPORTED: -14 has no way to ask";
+    stop();
+    return;
+  }
+  ASSERT_TRUE(answer.first) << answer.second;
+  view_loop.run_sync([&] { v2->session().subscribe_tracks({"live"}, nullptr); });
+
+  // The track already there, from its live group's object 0, then live.
+  ASSERT_TRUE(watcher.wait([&] { return !watcher.names.empty(); }));
+  Recorder* ra = watcher.of(a);
+  ASSERT_TRUE(ra);
+  pub_loop.run_sync([&] { ta->write(make_object(0, 1)); });
+  ASSERT_TRUE(ra->wait([&] { return ra->objects.size() == 2; }));
+  expect_intact(*ra, 2, "pushed track");
+
+  // A track pushed later under the prefix comes; one elsewhere does not; nor the subscriber's own.
+  auto tc = std::make_shared<TrackPublisher>(c, TrackOptions{});
+  auto tother = std::make_shared<TrackPublisher>(other, TrackOptions{});
+  push(*this, tc);
+  push(*this, tother);
+  auto own = std::make_shared<TrackPublisher>(FullTrackName{{"live", "mine"}, "o"}, TrackOptions{});
+  auto own_ok = std::make_shared<std::promise<std::pair<bool, uint64_t>>>();
+  view_loop.run_sync([&] { v->session().publish(own, [own_ok](bool ok, uint64_t code) { own_ok->set_value({ok, code}); }); });
+  ASSERT_TRUE(wait_done(own_ok).first);
+  pub_loop.run_sync([&] { tc->write(make_object(3, 0)); });
+  ASSERT_TRUE(watcher.wait([&] { return watcher.names.size() >= 2; }));
+  Recorder* rc = watcher.of(c);
+  ASSERT_TRUE(rc);
+  ASSERT_TRUE(rc->wait([&] { return rc->objects.size() == 1; }));
+  // `second` sees the subscriber's own track: by then the relay has told everyone of it.
+  ASSERT_TRUE(second.wait([&] { return second.names.size() == 3; }));
+  EXPECT_TRUE(second.of(own.get()->name()));
+  EXPECT_FALSE(watcher.of(other));
+  EXPECT_EQ(watcher.count(), 2u) << "once each, never its own";
+
+  if (d == Draft::k18) {  // a prefix overlapping an established one: PREFIX_OVERLAP
+    auto overlap = std::make_shared<std::promise<std::pair<bool, uint64_t>>>();
+    view_loop.run_sync([&] {
+      v->session().subscribe_tracks({"live", "a"}, [overlap](bool ok, uint64_t code) { overlap->set_value({ok, code}); });
+    });
+    EXPECT_EQ(wait_done(overlap), std::make_pair(false, uint64_t(0x30)));
+  }
+
+  // Cancelled: what was pushed keeps flowing, nothing new is PUBLISHed to it.
+  view_loop.run_sync([&] { v->session().unsubscribe_namespace(*rid); });
+  ASSERT_TRUE(eventually([&] {
+    return on(relay_loop, [&] { return relay->stats().downstream_subscriptions; }) >= 4;  // a, c to both
+  }));
+  std::this_thread::sleep_for(200ms);  // the cancel reaches the relay
+  auto tlate = std::make_shared<TrackPublisher>(late, TrackOptions{});
+  push(*this, tlate);
+  ASSERT_TRUE(second.wait([&] { return second.names.size() == 4; }));
+  pub_loop.run_sync([&] { ta->write(make_object(0, 2)); });
+  ASSERT_TRUE(ra->wait([&] { return ra->objects.size() == 3; }));
+  EXPECT_EQ(watcher.count(), 2u) << "no PUBLISH after the request was cancelled";
+  EXPECT_EQ(stats().tracks_pushed, 6u);  // a, c to `v`; a, c, own, late to `v2`
+  stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(Relay, TrackWatch, ::testing::Values(Draft::k14, Draft::k16, Draft::k18),
+                         [](const auto& info) { return "d" + std::to_string(int(info.param)); });
+
 }  // namespace
 }  // namespace moqt::relay::test

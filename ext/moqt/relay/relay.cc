@@ -26,6 +26,8 @@ struct Relay::Peer : session::SessionHandler {
   SourceId id;
   std::map<TrackNamespace, int> ns_refs;  // announced namespaces and pushed tracks' namespaces
   std::map<uint64_t, NamespaceTable::WatchId> watches;  // SUBSCRIBE_NAMESPACE request -> watch
+  std::map<uint64_t, TrackNamespace> track_watches;     // SUBSCRIBE_TRACKS request -> prefix
+  std::map<TrackKey, std::weak_ptr<TrackPublisher>> pushed;  // what it was PUBLISHed (once each)
   bool ready = false;
   Grant grant;  // what its token allows (with auth on)
 
@@ -273,6 +275,7 @@ void Relay::peer_closed(Peer& p) {
   // Everything it registered goes at once: a new publisher of its namespaces is served now.
   for (auto& [rid, w] : p.watches) namespaces_.unwatch(w);
   p.watches.clear();
+  p.track_watches.clear();
   drop_all_namespaces(p.id);
   for (auto& [k, t] : tracks_)
     if (t->source == &p) t->source = nullptr;  // its subscriptions ended with the session
@@ -418,8 +421,10 @@ session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackNa
   UpstreamTrack* handler = t->up.get();
   std::shared_ptr<TrackPublisher> pub = t->pub;
   tracks_[key] = std::move(t);
+  const std::set<SourceId> skip = held_for(name);
   add_namespace(p.id, name.ns);
   serve_waiting(std::move(waiting), pub);
+  pushed_track_appeared(key, p.id, skip);
   return handler;
 }
 
@@ -470,8 +475,10 @@ bool Relay::publish_local(SourceId id, std::shared_ptr<TrackPublisher> pub) {
   t->pushed = true;
   t->ready = true;
   tracks_[key] = std::move(t);
+  const std::set<SourceId> skip = held_for(name);
   add_namespace(id, name.ns);
   serve_waiting(std::move(waiting), pub);
+  pushed_track_appeared(key, id, skip);
   return true;
 }
 
@@ -699,6 +706,7 @@ void Relay::retire(const TrackKey& key) {
     if (group_) group_->close_link(t->link_shard, t->link);
   }
   if (t->up) closed_.objects_in += t->up->objects_in(), closed_.bytes_in += t->up->bytes_in();
+  if (t->pushed && group_) group_->track_changed(index_, t->name, false);
   t->pub->set_on_subscribers(nullptr);
   t->pub->finish(session::TrackEnd::kPublisherGone);
   // Nobody waits forever: whoever still waits for this track's answer hears it is gone.
@@ -784,6 +792,109 @@ void Relay::unwatch_namespaces(Session& asker, uint64_t request_id) {
   if (w == pit->second->watches.end()) return;
   namespaces_.unwatch(w->second);
   pit->second->watches.erase(w);
+}
+
+// --- track subscriptions (SUBSCRIBE_TRACKS) -----------------------------------------------------
+
+namespace {
+bool under(const TrackNamespace& prefix, const TrackNamespace& ns) {
+  return ns.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), ns.begin());
+}
+}  // namespace
+
+std::optional<std::vector<std::shared_ptr<TrackPublisher>>> Relay::watch_tracks(Session& asker, uint64_t request_id,
+                                                                               const TrackNamespace& prefix,
+                                                                               LookupError* error) {
+  auto pit = peers_.find(&asker);
+  if (pit == peers_.end()) {
+    *error = LookupError::kInternal;
+    return std::nullopt;
+  }
+  Peer& p = *pit->second;
+  if (cfg_.auth && !p.grant.may_subscribe(prefix)) {
+    refuse_unauthorized(p, "watch tracks of", prefix);
+    *error = LookupError::kUnauthorized;
+    return std::nullopt;
+  }
+  p.track_watches[request_id] = prefix;
+  std::vector<std::shared_ptr<TrackPublisher>> now;
+  for (auto& [key, t] : tracks_) {
+    if (!t->pushed || t->pub->finished() || !under(prefix, key.first)) continue;
+    if ((t->source && t->source == &p) || !mark_pushed(p, key, t->pub)) continue;
+    now.push_back(t->pub);
+  }
+  closed_.tracks_pushed += now.size();
+  // Other loops' pushed tracks come through this loop's mirrors, once they are open.
+  for (auto& [key, shard] : remote_pushed_)
+    if (under(prefix, key.first)) push_remote(p.id, request_id, FullTrackName{key.first, key.second});
+  return now;
+}
+
+void Relay::unwatch_tracks(Session& asker, uint64_t request_id) {
+  if (auto pit = peers_.find(&asker); pit != peers_.end()) pit->second->track_watches.erase(request_id);
+}
+
+bool Relay::mark_pushed(Peer& p, const TrackKey& key, const std::shared_ptr<TrackPublisher>& pub) {
+  auto it = p.pushed.find(key);
+  if (it != p.pushed.end() && it->second.lock() == pub) return false;
+  if (p.pushed.size() >= 1024) std::erase_if(p.pushed, [](const auto& kv) { return kv.second.expired(); });
+  p.pushed[key] = pub;
+  return true;
+}
+
+std::set<SourceId> Relay::held_for(const FullTrackName& name) const {
+  std::set<SourceId> out;
+  for (const auto& h : held_)
+    if (h->name == name) out.insert(h->asker);
+  return out;
+}
+
+void Relay::pushed_track_appeared(const TrackKey& key, SourceId by, const std::set<SourceId>& skip) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end()) return;
+  const std::shared_ptr<TrackPublisher> pub = it->second->pub;
+  std::vector<std::pair<Peer*, uint64_t>> to;
+  for (auto& [s, p] : peers_) {
+    if (p->id == by || skip.count(p->id)) continue;
+    for (auto& [rid, prefix] : p->track_watches)
+      if (under(prefix, key.first)) {
+        if (mark_pushed(*p, key, pub)) to.emplace_back(p.get(), rid);
+        break;
+      }
+  }
+  for (auto& [p, rid] : to)
+    if (p->s.push_track(rid, pub)) ++closed_.tracks_pushed;
+  if (group_ && !is_mirror_source(by)) group_->track_changed(index_, FullTrackName{key.first, key.second}, true);
+}
+
+void Relay::push_remote(SourceId peer, uint64_t request_id, const FullTrackName& name) {
+  const TrackKey key{name.ns, name.name};
+  find(peer, name, RequestFor::kSubscribe,
+       [this, alive = alive_, peer, request_id, key](std::shared_ptr<TrackPublisher> pub, LookupError, const std::string&) {
+         if (!*alive || !pub) return;
+         auto it = sources_.find(peer);
+         if (it == sources_.end() || !it->second->track_watches.count(request_id)) return;
+         Peer& p = *it->second;
+         if (mark_pushed(p, key, pub) && p.s.push_track(request_id, pub)) ++closed_.tracks_pushed;
+       });
+}
+
+void Relay::mirror_pushed_track(size_t shard, const FullTrackName& name, bool active) {
+  if (shard >= shard_src_.size() || shard == index_) return;
+  const TrackKey key{name.ns, name.name};
+  if (!active) {
+    if (auto it = remote_pushed_.find(key); it != remote_pushed_.end() && it->second == shard) remote_pushed_.erase(it);
+    return;
+  }
+  remote_pushed_[key] = shard;
+  std::vector<std::pair<SourceId, uint64_t>> to;
+  for (auto& [s, p] : peers_)
+    for (auto& [rid, prefix] : p->track_watches)
+      if (under(prefix, name.ns)) {
+        to.emplace_back(p->id, rid);
+        break;
+      }
+  for (auto& [id, rid] : to) push_remote(id, rid, name);
 }
 
 // --- one relay of a group (one per loop) ------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -89,6 +90,7 @@ struct RelayStats {
   uint64_t auth_refused = 0;              // requests refused UNAUTHORIZED, sessions closed for their token
   size_t loop_links = 0;                  // tracks mirrored from another loop of this process
   uint64_t loop_link_drops = 0;           // objects a slow loop could not take
+  uint64_t tracks_pushed = 0;             // PUBLISHes sent to SUBSCRIBE_TRACKS subscribers
 };
 
 // What one relay of a RelayGroup (one per event loop, see relay_group.h) asks of the others.
@@ -103,6 +105,9 @@ class LoopPeers {
   virtual void close_link(size_t to, std::shared_ptr<LoopLink> link) = 0;
   // SUBSCRIBE_NAMESPACE forwarding, for the relay that holds the upstream session (index 0).
   virtual void forward_watch(const TrackNamespace& prefix) = 0;
+  // A track one of `from`'s sources pushed (PUBLISH, in-process) appeared / went away: the other
+  // loops PUBLISH it to their SUBSCRIBE_TRACKS subscribers.
+  virtual void track_changed(size_t from, const wire::FullTrackName& name, bool active) = 0;
 };
 
 class Relay : public session::TrackSource {
@@ -140,6 +145,8 @@ class Relay : public session::TrackSource {
   // Feeds another loop's mirror of a track from here (answer, then objects, then the end).
   void feed_link(std::shared_ptr<LoopLink> link);
   void unfeed_link(const std::shared_ptr<LoopLink>& link);
+  // Relay `shard`'s pushed track appeared / went away (LoopPeers::track_changed).
+  void mirror_pushed_track(size_t shard, const wire::FullTrackName& name, bool active);
   // SUBSCRIBE_NAMESPACE of another loop's session: forwarded to our upstream.
   void forward_watch(const TrackNamespace& prefix) {
     if (uplink_) watch_upstream(prefix);
@@ -156,6 +163,13 @@ class Relay : public session::TrackSource {
                                                               const TrackNamespace& prefix,
                                                               session::LookupError* error) override;
   void unwatch_namespaces(session::Session& asker, uint64_t request_id) override;
+  // SUBSCRIBE_TRACKS: every track publishers pushed here (PUBLISH, in-process), on any loop,
+  // under the prefix, now and later, but the asker's own; one PUBLISH per track and session.
+  std::optional<std::vector<std::shared_ptr<session::TrackPublisher>>> watch_tracks(session::Session& asker,
+                                                                                   uint64_t request_id,
+                                                                                   const TrackNamespace& prefix,
+                                                                                   session::LookupError* error) override;
+  void unwatch_tracks(session::Session& asker, uint64_t request_id) override;
   // What a track's cache no longer has is FETCHed from the track's source (its publisher's
   // session or the upstream), bounded by the cache's byte bound and a timeout.
   bool fetch_missing(session::Session& asker, const wire::FullTrackName& name, wire::Location start,
@@ -191,6 +205,14 @@ class Relay : public session::TrackSource {
   void mirror_event(const TrackKey& key, LinkEvent& e);
   bool is_mirror_source(SourceId id) const;
   void namespace_transition(SourceId id, const TrackNamespace& ns, bool active);
+  // SUBSCRIBE_TRACKS: a pushed track `key` appeared here (by source `by`): PUBLISH it to the
+  // watchers, but to `skip` (their held SUBSCRIBE for it was just served).
+  void pushed_track_appeared(const TrackKey& key, SourceId by, const std::set<SourceId>& skip);
+  // Records that `p` gets `pub` (false: it already has it).
+  bool mark_pushed(Peer& p, const TrackKey& key, const std::shared_ptr<session::TrackPublisher>& pub);
+  // Another loop's pushed track to `p`'s watch `request_id`, through this loop's mirror of it.
+  void push_remote(SourceId peer, uint64_t request_id, const wire::FullTrackName& name);
+  std::set<SourceId> held_for(const wire::FullTrackName& name) const;
   // Chaining (loop thread).
   void connect_upstream();
   void upstream_closed(uint64_t code, const std::string& reason);
@@ -236,6 +258,7 @@ class Relay : public session::TrackSource {
     std::unique_ptr<LocalSubscription> sub;
   };
   std::map<LoopLink*, Feed> feeds_;  // tracks fed to other loops
+  std::map<TrackKey, size_t> remote_pushed_;  // pushed tracks of other loops -> their loop
   std::map<MissingFetch*, std::unique_ptr<MissingFetch>> fetches_;
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;

@@ -36,6 +36,7 @@ void add(RelayStats& a, const RelayStats& b) {
   a.upstream_connects += b.upstream_connects;
   a.auth_refused += b.auth_refused;
   a.fetches_forwarded += b.fetches_forwarded;
+  a.tracks_pushed += b.tracks_pushed;
   a.loop_links += b.loop_links;
   a.loop_link_drops += b.loop_link_drops;
 }
@@ -146,6 +147,16 @@ void RelayGroup::namespace_changed(size_t from, const TrackNamespace& ns, bool a
     Shard* sh = shards_[i].get();
     sh->loop->post([sh, from, ns, active] {
       if (sh->relay) sh->relay->mirror_namespace(from, ns, active);
+    });
+  }
+}
+
+void RelayGroup::track_changed(size_t from, const wire::FullTrackName& name, bool active) {
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    if (i == from) continue;
+    Shard* sh = shards_[i].get();
+    sh->loop->post([sh, from, name, active] {
+      if (sh->relay) sh->relay->mirror_pushed_track(from, name, active);
     });
   }
 }

@@ -52,6 +52,7 @@ class RelayGroup : public LoopPeers {
   void open_link(size_t to, std::shared_ptr<LoopLink> link) override;
   void close_link(size_t to, std::shared_ptr<LoopLink> link) override;
   void forward_watch(const TrackNamespace& prefix) override;
+  void track_changed(size_t from, const wire::FullTrackName& name, bool active) override;
 
  private:
   struct Shard {

@@ -25,6 +25,8 @@ Session::~Session() {
   out_subs_.clear();  // detaches from tracks
   if (tracks_)
     for (auto& [id, prefix] : namespace_watches_) tracks_->unwatch_namespaces(*this, id);
+  if (tracks_)
+    for (auto& [id, w] : track_watches_) tracks_->unwatch_tracks(*this, id);
   if (state_ != State::kClosed) t_.set_handler(nullptr);
 }
 
@@ -266,6 +268,28 @@ std::optional<uint64_t> Session::new_request(std::function<ControlMessage(uint64
 }
 
 void Session::send_request(Request& r) {
+  if (r.kind == MessageKind::kSubscribeTracks && draft_ != Draft::k18) {
+    const SubscribeTracks st = std::get<SubscribeTracks>(r.msg);
+    if (draft_ == Draft::k14) {
+      // -14 has no way to ask for PUBLISHes alone: answered here, on the next loop turn.
+      const uint64_t id = r.id;
+      t_.loop().add_timer(std::chrono::nanoseconds(0), [this, alive = alive_, id] {
+        if (!*alive) return;
+        auto it = requests_.find(id);
+        if (it == requests_.end()) return;
+        auto done = std::move(it->second->done);
+        requests_.erase(it);
+        if (done) done(false, not_supported());
+      });
+      return;
+    }
+    SubscribeNamespace sn;  // -16: the same request, as SUBSCRIBE_NAMESPACE with options PUBLISH
+    sn.request_id = st.request_id;
+    sn.prefix = st.prefix;
+    sn.options = wire::SubscribeOptions::kPublish;
+    r.msg = sn;
+    r.kind = MessageKind::kSubscribeNamespace;
+  }
   const bool own_stream = draft_ == Draft::k18 || (draft_ == Draft::k16 && r.kind == MessageKind::kSubscribeNamespace);
   if (own_stream) {
     auto id = t_.open_bidi_stream();
@@ -511,14 +535,7 @@ void Session::on_control_message(ControlMessage m, StreamId stream) {
     }
     case MessageKind::kPublish: return on_publish(std::get<Publish>(m), stream);
     case MessageKind::kRequestUpdate: return on_request_update(std::get<RequestUpdate>(m), stream);
-    case MessageKind::kSubscribeTracks: {
-      RequestError e;
-      e.request_id = std::get<SubscribeTracks>(m).request_id;
-      e.error_code = not_supported();
-      e.reason = "SUBSCRIBE_TRACKS is not supported";
-      reply(e.request_id, e, true);
-      return;
-    }
+    case MessageKind::kSubscribeTracks: return on_subscribe_tracks(std::get<SubscribeTracks>(m), stream);
     case MessageKind::kPublishBlocked: return;
     default: return protocol_violation(std::string("unexpected ") + to_string(k));
   }

@@ -188,13 +188,26 @@ class Session final : public quic::TransportHandler {
                                         uint8_t priority = 128);
   void cancel_fetch(uint64_t request_id);
   std::optional<uint64_t> subscribe_namespace(const TrackNamespace& prefix, std::function<void(bool ok, uint64_t code)> done);
+  // SUBSCRIBE_TRACKS (-18; at -16 a SUBSCRIBE_NAMESPACE asking for PUBLISH only): the peer
+  // PUBLISHes every track under `prefix` it has now and later to on_incoming_publish (with
+  // `forward` as their FORWARD state). -14 has no way to ask: `done` gets NOT_SUPPORTED.
+  std::optional<uint64_t> subscribe_tracks(const TrackNamespace& prefix, std::function<void(bool ok, uint64_t code)> done,
+                                           bool forward = true);
+  // Ends a subscribe_namespace / subscribe_tracks request (tracks already PUBLISHed stay).
+  void unsubscribe_namespace(uint64_t request_id);
   std::optional<uint64_t> track_status(const FullTrackName& track, std::function<void(const TrackStatusResult&)> done);
 
   // --- publisher ---
   std::optional<uint64_t> publish_namespace(const TrackNamespace& ns, std::function<void(bool ok, uint64_t code)> done);
   void publish_namespace_done(const TrackNamespace& ns);
   // PUBLISH: push a local track to the peer; objects flow once the peer answers PUBLISH_OK.
-  std::optional<uint64_t> publish(std::shared_ptr<TrackPublisher> track, std::function<void(bool ok, uint64_t code)> done);
+  std::optional<uint64_t> publish(std::shared_ptr<TrackPublisher> track, std::function<void(bool ok, uint64_t code)> done,
+                                  bool forward = true);
+
+  // SUBSCRIBE_TRACKS (answered from the TrackSource): PUBLISH `track` to the subscriber of
+  // request `request_id`, with the FORWARD state it asked for. nullopt if that request ended.
+  std::optional<uint64_t> push_track(uint64_t request_id, std::shared_ptr<TrackPublisher> track,
+                                     std::function<void(bool ok, uint64_t code)> done = nullptr);
 
   // SUBSCRIBE_NAMESPACE (answered from the TrackSource): tell the subscriber of request
   // `request_id` that `ns` appeared or went away.
@@ -263,6 +276,13 @@ class Session final : public quic::TransportHandler {
   void answer_track_status(const wire::TrackStatus& m, std::shared_ptr<TrackPublisher> track, LookupError e,
                            const std::string& why);
   void end_namespace_watch(uint64_t request_id);
+  void on_subscribe_tracks(const wire::SubscribeTracks& m, quic::StreamId stream);
+  // Registers a SUBSCRIBE_TRACKS (or -16 SUBSCRIBE_NAMESPACE asking for PUBLISH) with the
+  // TrackSource: the tracks there now, or nullopt (refused, `*error` says why).
+  std::optional<std::vector<std::shared_ptr<TrackPublisher>>> start_track_watch(uint64_t request_id,
+                                                                               const TrackNamespace& prefix,
+                                                                               bool forward, LookupError* error);
+  void end_track_watch(uint64_t request_id);
   bool watching_namespace(const TrackNamespace& ns) const;
   void peer_request_ended(uint64_t request_id);
   bool peer_cancelled_publish(quic::StreamId stream);
@@ -323,6 +343,11 @@ class Session final : public quic::TransportHandler {
   std::set<TrackNamespace> published_namespaces_;                  // by us
   std::set<uint64_t> pending_lookups_;                              // peer requests the TrackSource has not answered
   std::map<uint64_t, TrackNamespace> namespace_watches_;            // peer SUBSCRIBE_NAMESPACE id -> prefix
+  struct TrackWatch {
+    TrackNamespace prefix;
+    bool forward = true;
+  };
+  std::map<uint64_t, TrackWatch> track_watches_;  // peer SUBSCRIBE_TRACKS id -> prefix (-16: SUBSCRIBE_NAMESPACE)
   std::map<uint64_t, TrackNamespace> peer_namespaces_;              // peer PUBLISH_NAMESPACE id -> namespace
   std::map<TrackNamespace, uint64_t> namespace_requests_;           // our PUBLISH_NAMESPACE ids
   std::vector<std::unique_ptr<Request>> blocked_requests_;          // waiting for request ids / streams

@@ -13,6 +13,7 @@ uint64_t Session::lookup_error_code(LookupError e) const {
     case LookupError::kUnauthorized: return 0x1;
     case LookupError::kTimeout: return 0x2;
     case LookupError::kExcessiveLoad: return draft_ == Draft::k18 ? 0x9 : 0x0;
+    case LookupError::kNotSupported: return not_supported();
     default: return 0x0;
   }
 }
@@ -295,9 +296,24 @@ void Session::on_publish_namespace(const PublishNamespace& m, StreamId) {
 
 void Session::on_subscribe_namespace(const SubscribeNamespace& m, StreamId) {
   if (!check_incoming_request_id(m.request_id)) return;
+  // -16 says in the message what the subscriber wants: NAMESPACE messages, PUBLISHes, or both.
+  const bool want_namespaces = draft_ != Draft::k16 || m.options != wire::SubscribeOptions::kPublish;
+  const bool want_tracks = draft_ == Draft::k16 && m.options != wire::SubscribeOptions::kNamespace;
   LookupError e = LookupError::kDoesNotExist;
   std::optional<std::vector<TrackNamespace>> now;
-  if (tracks_) now = tracks_->watch_namespaces(*this, m.request_id, m.prefix, &e);
+  if (!want_namespaces) now.emplace();
+  else if (tracks_) now = tracks_->watch_namespaces(*this, m.request_id, m.prefix, &e);
+  std::optional<std::vector<std::shared_ptr<TrackPublisher>>> tracks_now;
+  if (now && want_tracks) {
+    LookupError te = LookupError::kNotSupported;
+    tracks_now = start_track_watch(m.request_id, m.prefix, true, &te);
+    // "Both" from a source that cannot push tracks still gets the namespaces.
+    if (!tracks_now && !(want_namespaces && te == LookupError::kNotSupported)) {
+      if (want_namespaces && tracks_) tracks_->unwatch_namespaces(*this, m.request_id);
+      now.reset();
+      e = te;
+    }
+  }
   if (!now) {
     const uint64_t code = e == LookupError::kDoesNotExist ? (draft_ == Draft::k14 ? 0x4 : does_not_exist(draft_))
                                                           : lookup_error_code(e);
@@ -305,9 +321,58 @@ void Session::on_subscribe_namespace(const SubscribeNamespace& m, StreamId) {
     reply(m.request_id, err, true);
     return;
   }
-  if (tracks_) namespace_watches_[m.request_id] = m.prefix;
+  if (tracks_ && want_namespaces) namespace_watches_[m.request_id] = m.prefix;
   reply(m.request_id, RequestOk{RequestKind::kSubscribeNamespace, m.request_id, {}, {}});
   for (const TrackNamespace& ns : *now) namespace_update(m.request_id, ns, true);
+  if (tracks_now)
+    for (auto& t : *tracks_now) push_track(m.request_id, t);
+}
+
+void Session::on_subscribe_tracks(const SubscribeTracks& m, StreamId) {
+  if (!check_incoming_request_id(m.request_id)) return;
+  auto refuse = [&](uint64_t code, const char* why) {
+    reply(m.request_id, RequestError{RequestKind::kSubscribeTracks, m.request_id, code, 0, why, {}}, true);
+  };
+  // -18 §10.19: a prefix that shares a common prefix with an established one is an overlap.
+  for (auto& [id, w] : track_watches_) {
+    const size_t n = std::min(w.prefix.size(), m.prefix.size());
+    if (std::equal(w.prefix.begin(), w.prefix.begin() + long(n), m.prefix.begin()))
+      return refuse(0x30, "prefix overlaps an established SUBSCRIBE_TRACKS");  // PREFIX_OVERLAP
+  }
+  LookupError e = LookupError::kNotSupported;
+  auto now = start_track_watch(m.request_id, m.prefix, m.params.forward.value_or(true), &e);
+  if (!now) return refuse(lookup_error_code(e), "track subscription refused");
+  reply(m.request_id, RequestOk{RequestKind::kSubscribeTracks, m.request_id, {}, {}});
+  for (auto& t : *now) push_track(m.request_id, t);
+}
+
+std::optional<std::vector<std::shared_ptr<TrackPublisher>>> Session::start_track_watch(uint64_t request_id,
+                                                                                      const TrackNamespace& prefix,
+                                                                                      bool forward, LookupError* error) {
+  if (!tracks_) {
+    *error = LookupError::kNotSupported;
+    return std::nullopt;
+  }
+  // Registered first: the source may push at once.
+  track_watches_[request_id] = TrackWatch{prefix, forward};
+  auto now = tracks_->watch_tracks(*this, request_id, prefix, error);
+  if (!now) track_watches_.erase(request_id);
+  return now;
+}
+
+void Session::end_track_watch(uint64_t request_id) {
+  if (track_watches_.erase(request_id) && tracks_) tracks_->unwatch_tracks(*this, request_id);
+}
+
+std::optional<uint64_t> Session::push_track(uint64_t request_id, std::shared_ptr<TrackPublisher> track,
+                                            std::function<void(bool, uint64_t)> done) {
+  if (state_ != State::kReady) return std::nullopt;
+  auto w = track_watches_.find(request_id);
+  if (w == track_watches_.end()) return std::nullopt;
+  const TrackNamespace& prefix = w->second.prefix;
+  const TrackNamespace& ns = track->name().ns;
+  if (ns.size() < prefix.size() || !std::equal(prefix.begin(), prefix.end(), ns.begin())) return std::nullopt;
+  return publish(std::move(track), std::move(done), w->second.forward);
 }
 
 void Session::namespace_update(uint64_t request_id, const TrackNamespace& ns, bool active) {
@@ -344,6 +409,7 @@ void Session::end_namespace_watch(uint64_t request_id) {
 // SUBSCRIBE_NAMESPACE stream closed, -18 request stream reset): namespace requests end here.
 void Session::peer_request_ended(uint64_t request_id) {
   end_namespace_watch(request_id);
+  end_track_watch(request_id);
   if (auto it = peer_namespaces_.find(request_id); it != peer_namespaces_.end()) {
     const TrackNamespace ns = it->second;
     peer_namespaces_.erase(it);
@@ -457,7 +523,8 @@ void Session::publish_namespace_done(const TrackNamespace& ns) {
   if (rit != requests_.end()) requests_.erase(rit);
 }
 
-std::optional<uint64_t> Session::publish(std::shared_ptr<TrackPublisher> track, std::function<void(bool, uint64_t)> done) {
+std::optional<uint64_t> Session::publish(std::shared_ptr<TrackPublisher> track, std::function<void(bool, uint64_t)> done,
+                                         bool forward) {
   Request* r = nullptr;
   const uint64_t alias = next_track_alias_++;
   auto id = new_request(
@@ -466,7 +533,7 @@ std::optional<uint64_t> Session::publish(std::shared_ptr<TrackPublisher> track, 
         p.request_id = rid;
         p.track = track->name();
         p.track_alias = alias;
-        p.params.forward = true;
+        p.params.forward = forward;
         p.params.largest_object = track->largest();
         if (draft_ == Draft::k14) p.params.group_order = track->options().group_order;
         else p.track_properties = {KeyValuePair::integer(0x0E, track->options().publisher_priority),
@@ -531,6 +598,7 @@ void Session::finish_all(uint64_t status, const std::string& reason) {
   out_subs_.clear();
   pending_lookups_.clear();
   while (!namespace_watches_.empty()) end_namespace_watch(namespace_watches_.begin()->first);
+  while (!track_watches_.empty()) end_track_watch(track_watches_.begin()->first);
   // The namespaces the peer announced are gone with it (the handler hears on_closed).
   peer_namespaces_.clear();
   std::map<uint64_t, std::unique_ptr<IncomingSubscription>> subs = std::move(in_subs_);

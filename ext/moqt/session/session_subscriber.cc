@@ -79,7 +79,7 @@ void Session::on_request_ok(const RequestOk& m, StreamId stream) {
     sub->alias = std::get<Publish>(r.msg).track_alias;
     sub->track = r.published;
     sub->request_stream = r.stream;
-    sub->forward = m.params.forward.value_or(true);
+    sub->forward = m.params.forward.value_or(std::get<Publish>(r.msg).params.forward.value_or(true));
     sub->subscriber_priority = m.params.subscriber_priority.value_or(128);
     sub->set_delivery_timeout(m.params.delivery_timeout.value_or(0));
     sub->order = r.published->options().group_order;
@@ -342,6 +342,47 @@ std::optional<uint64_t> Session::subscribe_namespace(const TrackNamespace& prefi
     r->ns = prefix;
   }
   return id;
+}
+
+std::optional<uint64_t> Session::subscribe_tracks(const TrackNamespace& prefix, std::function<void(bool, uint64_t)> done,
+                                                 bool forward) {
+  Request* r = nullptr;
+  // Built as -18 says; send_request() words it for the draft the session ends up with.
+  auto id = new_request(
+      [&](uint64_t rid) {
+        SubscribeTracks s;
+        s.request_id = rid;
+        s.prefix = prefix;
+        if (!forward) s.params.forward = false;
+        return ControlMessage(s);
+      },
+      &r);
+  if (id) {
+    r->done = std::move(done);
+    r->ns = prefix;
+  }
+  return id;
+}
+
+void Session::unsubscribe_namespace(uint64_t request_id) {
+  auto rit = requests_.find(request_id);
+  if (rit == requests_.end()) {
+    std::erase_if(blocked_requests_, [request_id](const auto& b) { return b->id == request_id; });
+    return;
+  }
+  Request& r = *rit->second;
+  if (r.kind != MessageKind::kSubscribeNamespace && r.kind != MessageKind::kSubscribeTracks) return;
+  if (r.timer) t_.loop().cancel_timer(r.timer);
+  if (r.stream >= 0) {
+    // -16/-18: the request has its own stream; withdrawing it ends the request.
+    t_.reset_stream(r.stream, kResetCancelled);
+    t_.stop_sending(r.stream, kResetCancelled);
+    request_streams_.erase(r.stream);
+    request_parsers_.erase(r.stream);
+  } else if (r.sent) {
+    send_control(UnsubscribeNamespace{r.ns});  // -14
+  }
+  requests_.erase(rit);
 }
 
 std::optional<uint64_t> Session::track_status(const FullTrackName& track, std::function<void(const TrackStatusResult&)> done) {

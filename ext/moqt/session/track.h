@@ -148,7 +148,7 @@ class TrackPublisher : public std::enable_shared_from_this<TrackPublisher> {
 // namespaces a SUBSCRIBE_NAMESPACE sees. A TrackRegistry answers at once from local tracks; a
 // relay answers later, once it has subscribed upstream.
 enum class RequestFor : uint8_t { kSubscribe, kFetch, kTrackStatus };
-enum class LookupError : uint8_t { kNone, kDoesNotExist, kUnauthorized, kTimeout, kInternal, kExcessiveLoad };
+enum class LookupError : uint8_t { kNone, kDoesNotExist, kUnauthorized, kTimeout, kInternal, kExcessiveLoad, kNotSupported };
 
 class TrackSource {
  public:
@@ -165,6 +165,18 @@ class TrackSource {
                                                                             const wire::TrackNamespace& prefix,
                                                                             LookupError* error) = 0;
   virtual void unwatch_namespaces(Session& /*asker*/, uint64_t /*request_id*/) {}
+  // SUBSCRIBE_TRACKS (-18; -16 SUBSCRIBE_NAMESPACE asking for PUBLISH): nullopt refuses (with
+  // `*error`); else the tracks under `prefix` now, which the session PUBLISHes to the asker. A
+  // source that learns of later tracks calls Session::push_track(request_id, ...) until
+  // unwatch_tracks (the request ended or the session closed). Not every source can.
+  virtual std::optional<std::vector<std::shared_ptr<TrackPublisher>>> watch_tracks(Session& /*asker*/,
+                                                                                  uint64_t /*request_id*/,
+                                                                                  const wire::TrackNamespace& /*prefix*/,
+                                                                                  LookupError* error) {
+    *error = LookupError::kNotSupported;
+    return std::nullopt;
+  }
+  virtual void unwatch_tracks(Session& /*asker*/, uint64_t /*request_id*/) {}
   // FETCH of a range the track's cache no longer has (start..end_incl, groups older than its
   // oldest cached one): a source that can get it from its own source (a relay) returns true and
   // calls `done` once, on the asker's loop, with the objects it got in ascending order (fewer or
