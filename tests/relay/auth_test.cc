@@ -251,5 +251,42 @@ TEST_F(AuthRelay, SessionEndsWhenItsTokenExpires) {
   EXPECT_EQ(*ev.code, 0x18u);
 }
 
+
+// A request carrying its own token (the AUTHORIZATION TOKEN parameter): what that token grants
+// is allowed for that request, even to a session without a SETUP token; a forged one refuses the
+// request (UNAUTHORIZED) and the session stays up.
+TEST_F(AuthRelay, PerRequestTokensAtEveryDraft) {
+  for (Draft d : {Draft::k14, Draft::k16, Draft::k18}) {
+    const std::string tag = wire::profile(d).name;
+    const TrackNamespace ns{"req", tag};
+    auto reg = std::make_unique<TrackRegistry>();
+    auto track = std::make_shared<TrackPublisher>(FullTrackName{ns, "video"}, TrackOptions{});
+    pub_loop.run_sync([&] { reg->add(track); });
+    Client* pub = client(pub_loop, d, d == Draft::k16, "", false, nullptr, reg.get());
+    EXPECT_EQ(announce_with(pub, ns), 0x1u) << tag << ": no token at all";
+    pub_loop.run_sync([&] { pub->session().set_request_auth_token(token({"req/" + tag}, {})); });
+    EXPECT_EQ(announce_with(pub, ns), 0u) << tag << ": the request's token grants it";
+
+    Client* v = client(view_loop, d, false, "", false, nullptr, nullptr);
+    Recorder none, granted, forged;
+    ASSERT_TRUE(subscribe(v, track->name(), none));
+    ASSERT_TRUE(none.wait([&] { return none.ok || none.error; }));
+    EXPECT_EQ(none.error, std::optional<uint64_t>(0x1)) << tag;
+    const auto [other_priv, other_pub] = es256_keys();
+    view_loop.run_sync([&] { v->session().set_request_auth_token(mint(Alg::kES256, other_priv, {}, {"req"})); });
+    ASSERT_TRUE(subscribe(v, track->name(), forged));
+    ASSERT_TRUE(forged.wait([&] { return forged.ok || forged.error; }));
+    EXPECT_EQ(forged.error, std::optional<uint64_t>(0x1)) << tag << ": a forged request token";
+    view_loop.run_sync([&] { v->session().set_request_auth_token(token({}, {"req"})); });
+    ASSERT_TRUE(subscribe(v, track->name(), granted));
+    ASSERT_TRUE(granted.wait([&] { return granted.ok || granted.error; }));
+    EXPECT_FALSE(granted.error) << tag;
+    pub_loop.run_sync([&] { track->write(make_object(0, 0)); });
+    ASSERT_TRUE(granted.wait([&] { return granted.objects.size() == 1; })) << tag;
+    pub_loop.run_sync([&] { registries.push_back(std::move(reg)); });
+  }
+  EXPECT_EQ(stats().sessions, 6u) << "refused requests closed no session";
+}
+
 }  // namespace
 }  // namespace moqt::relay::test

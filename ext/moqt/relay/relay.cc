@@ -46,11 +46,7 @@ struct Relay::Peer : session::SessionHandler {
     ++r.closed_.requests_refused;
     r.log("session " + std::to_string(id) + ": request refused: " + which + " reached");
   }
-  bool may_publish(const TrackNamespace& ns) override {
-    if (!r.cfg_.auth || grant.may_publish(ns)) return true;
-    r.refuse_unauthorized(*this, "publish", ns);
-    return false;
-  }
+  bool may_publish(const TrackNamespace& ns) override { return r.allowed(*this, ns, true, "publish"); }
   void on_closed(uint64_t code, const std::string& reason) override {
     const std::string what = "code " + std::to_string(code) + (reason.empty() ? "" : " (" + reason + ")");
     r.log("session " + std::to_string(id) + " closed: " + what);
@@ -249,6 +245,22 @@ void Relay::refuse_unauthorized(Peer& p, const char* what, const TrackNamespace&
   ++closed_.auth_refused;
   ++closed_.requests_refused;
   log("session " + std::to_string(p.id) + ": may not " + what + " " + wire::to_string(ns) + ": UNAUTHORIZED");
+}
+
+bool Relay::allowed(Peer& p, const TrackNamespace& ns, bool publish, const char* what) {
+  if (!cfg_.auth) return true;
+  if (publish ? p.grant.may_publish(ns) : p.grant.may_subscribe(ns)) return true;
+  if (const auto& token = p.s.request_auth_token()) {
+    Grant g;
+    std::string why;
+    if (cfg_.auth->verify(*token, &g, &why) == Authorizer::Verdict::kOk) {
+      if (publish ? g.may_publish(ns) : g.may_subscribe(ns)) return true;
+    } else {
+      log("session " + std::to_string(p.id) + ": the request's token is refused: " + why);
+    }
+  }
+  refuse_unauthorized(p, what, ns);
+  return false;
 }
 
 void Relay::event(RelayEvent::Kind kind, SourceId id, const std::string& detail) {
@@ -521,8 +533,7 @@ void Relay::attach_upstream(Track& t) {
 void Relay::find_track(Session& asker, const FullTrackName& name, RequestFor why, Answer answer) {
   auto p = peers_.find(&asker);
   if (p == peers_.end()) return answer(nullptr, LookupError::kInternal, "session not known");
-  if (cfg_.auth && !p->second->grant.may_subscribe(name.ns)) {
-    refuse_unauthorized(*p->second, "subscribe to", name.ns);
+  if (!allowed(*p->second, name.ns, false, "subscribe to")) {
     return answer(nullptr, LookupError::kUnauthorized, "the token does not grant " + wire::to_string(name.ns));
   }
   find(p->second->id, name, why, std::move(answer));
@@ -770,8 +781,7 @@ std::optional<std::vector<TrackNamespace>> Relay::watch_namespaces(Session& aske
                                                                    const TrackNamespace& prefix, LookupError* error) {
   auto pit = peers_.find(&asker);
   if (pit == peers_.end()) return std::vector<TrackNamespace>{};
-  if (cfg_.auth && !pit->second->grant.may_subscribe(prefix)) {
-    refuse_unauthorized(*pit->second, "watch", prefix);
+  if (!allowed(*pit->second, prefix, false, "watch")) {
     *error = LookupError::kUnauthorized;
     return std::nullopt;
   }
@@ -811,8 +821,7 @@ std::optional<std::vector<std::shared_ptr<TrackPublisher>>> Relay::watch_tracks(
     return std::nullopt;
   }
   Peer& p = *pit->second;
-  if (cfg_.auth && !p.grant.may_subscribe(prefix)) {
-    refuse_unauthorized(p, "watch tracks of", prefix);
+  if (!allowed(p, prefix, false, "watch tracks of")) {
     *error = LookupError::kUnauthorized;
     return std::nullopt;
   }

@@ -56,7 +56,9 @@ struct RelayConfig {
   // When set, a session may publish / subscribe only under the prefixes its JWT grants (taken
   // from the SETUP AUTHORIZATION TOKEN or a `jwt=` query in the connect path). Without a token
   // it may do nothing; a bad token closes the session (MALFORMED_AUTH_TOKEN /
-  // EXPIRED_AUTH_TOKEN), and so does its expiry. In-process (local) sources are trusted.
+  // EXPIRED_AUTH_TOKEN), and so does its expiry. A request may also carry its own token (the
+  // AUTHORIZATION TOKEN parameter): what that grants is allowed for that request (a bad one
+  // refuses the request, UNAUTHORIZED). In-process (local) sources are trusted.
   std::shared_ptr<const Authorizer> auth;
 };
 
@@ -227,6 +229,9 @@ class Relay : public session::TrackSource {
   void authenticate(Peer& p);
   void close_peer(Peer& p, uint64_t code, const std::string& reason);
   void refuse_unauthorized(Peer& p, const char* what, const TrackNamespace& ns);
+  // With auth on: may `p` publish / subscribe under `ns`, by its session's token or by the
+  // AUTHORIZATION TOKEN parameter of the request being handled. Logs and counts a refusal.
+  bool allowed(Peer& p, const TrackNamespace& ns, bool publish, const char* what);
   void event(RelayEvent::Kind kind, SourceId id, const std::string& detail);
 
   quic::EventLoop& loop_;

@@ -104,6 +104,7 @@ std::unique_ptr<Client::Conn> Client::open(const std::string& url, std::string* 
   sc.perspective = Perspective::kClient;
   sc.drafts = cfg_.drafts;
   sc.auth_token = cfg_.auth_token;
+  sc.request_auth_token = cfg_.request_auth_token;
   quic::Transport* t = conn;
   if (u->webtransport) {
     webtransport::ClientOptions wo;

@@ -26,7 +26,8 @@ struct ClientConfig {
   quic::VerifyMode verify = quic::VerifyMode::kSystemCa;
   std::string pinned_sha256;
   std::string ca_file;
-  std::optional<std::string> auth_token;
+  std::optional<std::string> auth_token;          // SETUP AUTHORIZATION TOKEN
+  std::optional<std::string> request_auth_token;  // AUTHORIZATION TOKEN parameter of every request
   quic::QuicConfig quic;
   // On GOAWAY move to the new session (false: only tell the handler, the application decides).
   bool follow_goaway = true;

@@ -251,6 +251,16 @@ std::optional<uint64_t> Session::new_request(std::function<ControlMessage(uint64
   next_request_id_ += 2;
   r->msg = build(r->id);
   r->kind = kind_of(r->msg);
+  if (cfg_.request_auth_token)
+    std::visit(
+        [&](auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, Subscribe> || std::is_same_v<T, Fetch> || std::is_same_v<T, TrackStatus> ||
+                        std::is_same_v<T, Publish> || std::is_same_v<T, PublishNamespace> ||
+                        std::is_same_v<T, SubscribeNamespace> || std::is_same_v<T, SubscribeTracks>)
+            x.params.auth_tokens.push_back(AuthToken{TokenAliasType::kUseValue, 0, 0, *cfg_.request_auth_token});
+        },
+        r->msg);
   Request* raw = r.get();
   const uint64_t id = raw->id;  // `raw` may be gone after send_request (a -14 update is)
   if (out) *out = raw;
@@ -476,6 +486,22 @@ void Session::on_control_message(ControlMessage m, StreamId stream) {
       peer_request_stream_by_id_[rid] = stream;
     }
   }
+  // A request's own token, for whoever the dispatch below asks (the relay's authorization).
+  struct TokenScope {
+    std::optional<std::string>& slot;
+    ~TokenScope() { slot.reset(); }
+  } token_scope{request_auth_token_};
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (requires { x.params.auth_tokens; } && !std::is_same_v<T, RequestUpdate>)
+          for (const AuthToken& t : x.params.auth_tokens)
+            if (t.alias_type == TokenAliasType::kUseValue) {
+              request_auth_token_ = t.value;
+              break;
+            }
+      },
+      m);
   switch (k) {
     case MessageKind::kGoaway: {
       if (cfg_.perspective == Perspective::kServer && !std::get<Goaway>(m).new_session_uri.empty())

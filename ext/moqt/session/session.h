@@ -40,6 +40,9 @@ struct SessionConfig {
   std::string authority;            // raw QUIC client: AUTHORITY setup option
   std::string implementation = "moq-gst/0.1";
   std::optional<std::string> auth_token;  // sent in SETUP as a USE_VALUE token of type 0
+  // Sent as the AUTHORIZATION TOKEN parameter (USE_VALUE, type 0) of every request we make
+  // (SUBSCRIBE, FETCH, TRACK_STATUS, PUBLISH, PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE/_TRACKS).
+  std::optional<std::string> request_auth_token;
   uint64_t max_request_id = 256;    // requests the peer may have in flight (-14/-16)
   std::chrono::milliseconds setup_timeout{5000};
   std::chrono::milliseconds request_timeout{10000};
@@ -167,6 +170,11 @@ class Session final : public quic::TransportHandler {
   const std::optional<std::string>& peer_auth_token() const { return peer_auth_token_; }
   const std::string& peer_path() const { return peer_path_; }
   void set_peer_path(std::string path) { peer_path_ = std::move(path); }  // the endpoint, for WT
+  // The AUTHORIZATION TOKEN parameter (USE_VALUE) of the peer request being handled: valid only
+  // inside the TrackSource / SessionHandler calls that request makes, none otherwise.
+  const std::optional<std::string>& request_auth_token() const { return request_auth_token_; }
+  // Changes the token our later requests carry (SessionConfig::request_auth_token).
+  void set_request_auth_token(std::optional<std::string> t) { cfg_.request_auth_token = std::move(t); }
   quic::EventLoop& loop() { return t_.loop(); }
   const SessionStats& stats() const { return stats_; }
 
@@ -364,6 +372,7 @@ class Session final : public quic::TransportHandler {
   std::vector<std::pair<wire::ControlMessage, quic::StreamId>> early_messages_;  // -18 requests before the peer's SETUP
   std::string peer_implementation_;
   std::optional<std::string> peer_auth_token_;
+  std::optional<std::string> request_auth_token_;  // of the peer request being dispatched
   std::string peer_path_;
   bool omit_largest_object_ = false;  // peer_workarounds: @moq/net at -18
   bool whole_groups_ = false;         // peer_workarounds: @moq/net, LargestObject from object 0
