@@ -32,6 +32,7 @@ declare -A MIN_VERSION=([libngtcp2-dev]=1.11 [libngtcp2-crypto-gnutls-dev]=1.11 
 BOOKWORM_PKGS=(
   g++ ninja-build pkg-config git ca-certificates
   libgnutls28-dev gnutls-bin libglib2.0-dev libjson-glib-dev libjwt-gnutls-dev libsoup-3.0-dev curl
+  libhiredis-dev redis-server
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   chromium
