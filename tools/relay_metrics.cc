@@ -41,7 +41,7 @@ std::string prometheus_text(const relay::RelayStats& s) {
   // Every field of RelayStats is exported below. This binding stops compiling when a field is
   // added or removed: export the new one (and list it in docs/relay.md), then fix the count.
   [[maybe_unused]] const auto& [f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, f17, f18,
-                                f19, f20, f21, f22, f23, f24, f25, f26] = s;
+                                f19, f20, f21, f22, f23, f24, f25, f26, f27, f28, f29] = s;
   std::string out;
   out.reserve(4096);
   gauge(out, "moqt_relay_sessions", "Sessions open now (publishers and subscribers).", s.sessions);
@@ -89,6 +89,11 @@ std::string prometheus_text(const relay::RelayStats& s) {
           s.loop_link_drops);
   counter(out, "moqt_relay_tracks_pushed_total", "Tracks PUBLISHed to SUBSCRIBE_TRACKS subscribers.",
           s.tracks_pushed);
+  gauge(out, "moqt_relay_cluster_connected", "1 if the cluster's Redis is reachable (0 too without a cluster).",
+        s.cluster_connected ? 1 : 0);
+  gauge(out, "moqt_relay_cluster_links", "Relay-to-relay sessions of the cluster open now.", s.cluster_links);
+  counter(out, "moqt_relay_cluster_lookup_errors_total", "Cluster lookups Redis could not answer.",
+          s.cluster_lookup_errors);
   return out;
 }
 

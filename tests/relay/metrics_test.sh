@@ -64,7 +64,7 @@ gauges="moqt_relay_sessions moqt_relay_tracks moqt_relay_pushed_tracks moqt_rela
 counters="moqt_relay_sessions_opened_total moqt_relay_sessions_closed_total moqt_relay_objects_in_total
   moqt_relay_objects_out_total moqt_relay_bytes_in_total moqt_relay_bytes_out_total moqt_relay_objects_dropped_total
   moqt_relay_streams_reset_total moqt_relay_requests_refused_total moqt_relay_limit_hits_total
-  moqt_relay_upstream_connects_total moqt_relay_auth_refused_total moqt_relay_loop_link_drops_total moqt_relay_tracks_pushed_total"
+  moqt_relay_upstream_connects_total moqt_relay_auth_refused_total moqt_relay_loop_link_drops_total moqt_relay_tracks_pushed_total moqt_relay_cluster_lookup_errors_total"
 missing=0
 for m in $gauges $counters; do
   case " $(echo $gauges) " in *" $m "*) t=gauge ;; *) t=counter ;; esac

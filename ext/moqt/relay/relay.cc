@@ -71,7 +71,8 @@ struct Relay::Track {
   SourceId local = 0;                  // or the in-process publisher of a local track
   std::optional<uint64_t> request_id;  // our SUBSCRIBE there (pulled tracks)
   bool pushed = false;                 // the publisher PUBLISHed it
-  bool via_upstream = false;           // pulled from the chained upstream (request_id: its handle)
+  UpLink* via = nullptr;               // pulled through another relay (request_id: its handle there)
+  bool resolving = false;              // waiting for the cluster's answer: where is its origin
   std::shared_ptr<LoopLink> link;      // mirrored from another loop of the group (relay link_shard)
   size_t link_shard = 0;
   bool ready = false;
@@ -84,27 +85,40 @@ struct Relay::Local {
   std::map<TrackNamespace, int> ns_refs;  // namespaces of its tracks
 };
 
-// The chained upstream's session: namespaces it announces to us (answers to our
-// SUBSCRIBE_NAMESPACEs) become routes to it.
+// A session this relay opened to another relay: the configured upstream (kept connected; the
+// namespaces it announces to us, answers to our SUBSCRIBE_NAMESPACEs, become routes to it), or
+// a cluster peer (opened when a track is routed there, closed once unused for a while).
 struct Relay::UpLink : session::SessionHandler {
   Relay& r;
-  explicit UpLink(Relay& relay) : r(relay) {}
+  std::string url;
+  std::string node;  // the cluster peer's node id ("" for the configured upstream)
+  SourceId id = 0;   // the configured upstream as a source of namespaces
+  std::unique_ptr<session::Client> client;  // null while reconnecting
+  bool ready = false;
+  std::chrono::milliseconds backoff{0};
+  std::vector<TrackNamespace> watches;  // prefixes SUBSCRIBE_NAMESPACE'd there
+  quic::EventLoop::TimerId idle = 0;    // cluster peer: closes it when nothing uses it
+  UpLink(Relay& relay, std::string u) : r(relay), url(std::move(u)) {}
+  bool cluster() const { return !node.empty(); }
   void on_ready(wire::Draft d) override {
-    r.up_ready_ = true;
-    r.up_backoff_ = std::chrono::milliseconds(0);
-    r.log("upstream " + r.cfg_.upstream + " connected: " + draft_name(d));
-    for (const TrackNamespace& p : r.up_watches_) r.up_->session().subscribe_namespace(p, nullptr);
+    ready = true;
+    backoff = std::chrono::milliseconds(0);
+    r.log((cluster() ? "cluster peer " + node + " (" + url + ")" : "upstream " + url) + " connected: " + draft_name(d));
+    for (const TrackNamespace& p : watches) client->session().subscribe_namespace(p, nullptr);
     if (!r.held_.empty()) r.retry_held();
   }
-  void on_closed(uint64_t code, const std::string& reason) override { r.upstream_closed(code, reason); }
+  void on_closed(uint64_t code, const std::string& reason) override { r.link_closed(*this, code, reason); }
   bool on_namespace_published(const TrackNamespace& ns) override {
-    r.add_namespace(r.up_id_, ns);
-    return true;
+    if (!cluster()) r.add_namespace(id, ns);
+    return !cluster();
   }
-  void on_namespace_done(const TrackNamespace& ns) override { r.drop_namespace(r.up_id_, ns); }
+  void on_namespace_done(const TrackNamespace& ns) override {
+    if (!cluster()) r.drop_namespace(id, ns);
+  }
   void on_namespace_update(const TrackNamespace& ns, bool active) override {
-    if (active) r.add_namespace(r.up_id_, ns);
-    else r.drop_namespace(r.up_id_, ns);
+    if (cluster()) return;
+    if (active) r.add_namespace(id, ns);
+    else r.drop_namespace(id, ns);
   }
 };
 
@@ -168,9 +182,16 @@ std::unique_ptr<Relay> Relay::start(quic::EventLoop& loop, RelayConfig cfg, std:
   if (r->cfg_.cache_age.count() > 0) r->schedule_cache_trim();
   if (!r->cfg_.upstream.empty()) {
     if (!session::MoqUrl::parse(r->cfg_.upstream, error)) return nullptr;
-    r->up_id_ = r->add_local("upstream " + r->cfg_.upstream);
-    r->uplink_ = std::make_unique<UpLink>(*r);
-    r->connect_upstream();
+    auto l = std::make_unique<UpLink>(*r, r->cfg_.upstream);
+    l->id = r->add_local("upstream " + r->cfg_.upstream);
+    r->upstream_ = l.get();
+    r->links_[r->cfg_.upstream] = std::move(l);
+    r->connect_link(*r->upstream_);
+  }
+  if (!r->cfg_.cluster.redis.empty()) {
+    r->cluster_ = cluster::Cluster::create(loop, r->cfg_.cluster, error);
+    if (!r->cluster_) return nullptr;
+    r->start_cluster();
   }
   return r;
 }
@@ -188,8 +209,12 @@ Relay::~Relay() {
   if (server_) server_->close_all(0, "relay stopped");
   server_.reset();  // sessions first: they call into tracks and peers while going
   peers_.clear();
-  up_.reset();  // its sessions do not call their handlers while being destroyed
-  uplink_.reset();
+  for (auto& [url, l] : links_) {
+    if (l->idle) loop_.cancel_timer(l->idle);
+    l->client.reset();  // its sessions do not call their handlers while being destroyed
+  }
+  links_.clear();
+  cluster_.reset();  // gives its leases up at once
   for (auto& [raw, f] : fetches_)
     if (f->timer) loop_.cancel_timer(f->timer);
   fetches_.clear();
@@ -305,7 +330,13 @@ RelayStats Relay::stats() const {
   s.sessions = peers_.size();
   s.namespaces = namespaces_.size();
   s.held_requests = held_.size();
-  s.upstream_connected = up_ready_;
+  s.upstream_connected = upstream_ && upstream_->ready;
+  if (cluster_) {
+    const cluster::ClusterStats cs = cluster_->stats();
+    s.cluster_connected = cs.connected;
+    s.cluster_lookup_errors = cs.lookup_errors;
+    for (auto& [url, l] : links_) s.cluster_links += l->cluster() && l->client;
+  }
   for (auto& [k, t] : tracks_) {
     if (t->link) {  // a mirror of another loop's track: counted there
       ++s.loop_links;
@@ -315,7 +346,7 @@ RelayStats Relay::stats() const {
     }
     ++s.tracks;
     if (t->pushed) ++s.pushed_tracks;
-    else if (t->request_id && (t->source || t->via_upstream)) ++s.upstream_subscriptions;
+    else if (t->request_id && (t->source || t->via)) ++s.upstream_subscriptions;
     s.downstream_subscriptions += t->pub->subscriber_count();
     s.cache_bytes += t->pub->cached_bytes();
     if (t->up) s.objects_in += t->up->objects_in(), s.bytes_in += t->up->bytes_in();
@@ -375,6 +406,12 @@ void Relay::drop_all_namespaces(SourceId id) {
 // Namespaces of this relay's own sources are news for the front end and for the other loops;
 // the other loops' (mirrored here) are not.
 void Relay::namespace_transition(SourceId id, const TrackNamespace& ns, bool active) {
+  // The cluster learns what publishers announced here (on any loop), not what it told us itself
+  // nor what the configured upstream has.
+  if (cluster_ && id != cluster_src_ && !(upstream_ && id == upstream_->id)) {
+    if (active) cluster_->announce(ns);
+    else cluster_->withdraw(ns);
+  }
   if (is_mirror_source(id)) return;
   event(active ? RelayEvent::Kind::kNamespacePublished : RelayEvent::Kind::kNamespaceDone, id, wire::to_string(ns));
   if (group_) group_->namespace_changed(index_, ns, active);
@@ -554,15 +591,20 @@ void Relay::find(SourceId asker, const FullTrackName& name, RequestFor why, Answ
     return;
   }
   const std::optional<SourceId> src = namespaces_.route(name.ns);
-  // Chained: what nobody announced here (or the upstream announced) is the upstream's business.
-  if (up_ && (!src || *src == up_id_)) {
-    if (tracks_.size() >= cfg_.max_tracks) {
-      ++closed_.limit_hits;
-      ++closed_.requests_refused;
-      log("request for " + wire::to_string(name) + " refused: max-tracks reached");
-      return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
-    }
-    return subscribe_upstream(nullptr, name, std::move(answer));
+  // What nobody announced here, or only another relay of the cluster did.
+  const bool unrouted = !src || (cluster_src_ && *src == cluster_src_);
+  auto too_many = [&] {
+    if (tracks_.size() < cfg_.max_tracks) return false;
+    ++closed_.limit_hits;
+    ++closed_.requests_refused;
+    log("request for " + wire::to_string(name) + " refused: max-tracks reached");
+    answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
+    return true;
+  };
+  // Chained: what the upstream announced, or (without a cluster to ask first) what nobody did.
+  if (upstream_ && ((unrouted && !cluster_ && !upstream_elsewhere_) || (src && *src == upstream_->id))) {
+    if (too_many()) return;
+    return subscribe_upstream(nullptr, upstream_, name, std::move(answer));
   }
   if (src && is_mirror_source(*src)) {
     const size_t shard = size_t(std::find(shard_src_.begin(), shard_src_.end(), *src) - shard_src_.begin());
@@ -570,20 +612,16 @@ void Relay::find(SourceId asker, const FullTrackName& name, RequestFor why, Answ
       ++closed_.requests_refused;
       return answer(nullptr, LookupError::kDoesNotExist, "moved to another loop");
     }
-    if (tracks_.size() >= cfg_.max_tracks) {
-      ++closed_.limit_hits;
-      ++closed_.requests_refused;
-      return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
-    }
+    if (too_many()) return;
     return subscribe_mirror(shard, name, std::move(answer));
   }
-  if (!src && upstream_elsewhere_ && asker != group_asker_) {
-    if (tracks_.size() >= cfg_.max_tracks) {
-      ++closed_.limit_hits;
-      ++closed_.requests_refused;
-      return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
-    }
-    return subscribe_mirror(0, name, std::move(answer));  // relay 0 holds the upstream session
+  if (unrouted && upstream_elsewhere_ && asker != group_asker_) {
+    if (too_many()) return;
+    return subscribe_mirror(0, name, std::move(answer));  // relay 0 holds the upstream and cluster sessions
+  }
+  if (unrouted && cluster_) {
+    if (too_many()) return;
+    return route_cluster(name, std::move(answer));
   }
   if (src && locals_.count(*src)) {
     // An in-process publisher's tracks are all in tracks_ already.
@@ -631,30 +669,26 @@ void Relay::find(SourceId asker, const FullTrackName& name, RequestFor why, Answ
     log("request for " + wire::to_string(name) + " refused: max-tracks reached");
     return answer(nullptr, LookupError::kExcessiveLoad, "too many tracks");
   }
-  subscribe_upstream(source, name, std::move(answer));
+  subscribe_upstream(source, nullptr, name, std::move(answer));
 }
 
-// From `source`'s session, or (null) from the chained upstream.
-void Relay::subscribe_upstream(Peer* source, const FullTrackName& name, Answer answer) {
+void Relay::subscribe_upstream(Peer* source, UpLink* via, const FullTrackName& name, Answer answer) {
   const TrackKey key{name.ns, name.name};
   if (tracks_.count(key)) retire(key);  // a finished one
   std::unique_ptr<Track> t = new_track(name);
   attach_upstream(*t);
   t->source = source;
-  t->via_upstream = !source;
   t->waiting.push_back(std::move(answer));
   Track* raw = t.get();
   tracks_[key] = std::move(t);
   session::SubscribeOptions so;  // LargestObject, the publisher's group order
-  const std::optional<uint64_t> rid =
-      source ? source->s.subscribe(name, so, raw->up.get()) : up_->subscribe(name, so, raw->up.get());
-  if (!rid) {
+  if (source) raw->request_id = source->s.subscribe(name, so, raw->up.get());
+  else subscribe_via(*raw, *via);
+  if (!raw->request_id) {
     std::vector<Answer> waiting = std::move(raw->waiting);
     retire(key);
     for (Answer& a : waiting) a(nullptr, LookupError::kExcessiveLoad, "the publisher takes no more requests");
-    return;
   }
-  raw->request_id = rid;
 }
 
 void Relay::upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t code, const std::string& reason) {
@@ -711,7 +745,8 @@ void Relay::retire(const TrackKey& key) {
   tracks_.erase(it);
   if (t->linger) loop_.cancel_timer(std::exchange(t->linger, 0));
   if (t->request_id && t->source) t->source->s.unsubscribe(*t->request_id);
-  if (t->request_id && t->via_upstream && up_) up_->unsubscribe(*t->request_id);
+  if (t->request_id && t->via && t->via->client) t->via->client->unsubscribe(*t->request_id);
+  if (t->via) link_unused(*t->via);
   if (t->link) {
     t->link->close();
     if (group_) group_->close_link(t->link_shard, t->link);
@@ -735,7 +770,7 @@ void Relay::retire(const TrackKey& key) {
 void Relay::retry_held() {
   std::vector<std::unique_ptr<Held>> ready;
   for (auto it = held_.begin(); it != held_.end();) {
-    if (namespaces_.route((*it)->name.ns) || up_ready_) {
+    if (namespaces_.route((*it)->name.ns) || (upstream_ && upstream_->ready)) {
       ready.push_back(std::move(*it));
       it = held_.erase(it);
     } else {
@@ -758,7 +793,7 @@ bool Relay::fetch_missing(Session&, const FullTrackName& name, wire::Location st
   Track& t = *it->second;
   // The track's source: its publisher's session, or the chained upstream. (In-process publishers
   // keep no more than their cache; another loop's track is fetched on that loop only.)
-  Session* src = t.source ? &t.source->s : t.via_upstream && up_ && up_ready_ ? &up_->session() : nullptr;
+  Session* src = t.source ? &t.source->s : t.via && t.via->client && t.via->ready ? &t.via->client->session() : nullptr;
   if (!src || !src->ready() || src->closed()) return false;
   auto f = std::make_unique<MissingFetch>(*this, std::move(done));
   MissingFetch* raw = f.get();
@@ -785,7 +820,7 @@ std::optional<std::vector<TrackNamespace>> Relay::watch_namespaces(Session& aske
     *error = LookupError::kUnauthorized;
     return std::nullopt;
   }
-  if (uplink_) watch_upstream(prefix);  // what the upstream has comes in as updates
+  if (upstream_) watch_upstream(prefix);  // what the upstream has comes in as updates
   else if (upstream_elsewhere_ && group_) group_->forward_watch(prefix);
   Session* s = &asker;
   pit->second->watches[request_id] =
@@ -1055,43 +1090,170 @@ void Relay::schedule_cache_trim() {
 
 // --- chaining ----------------------------------------------------------------------------------
 
-void Relay::connect_upstream() {
+void Relay::connect_link(UpLink& l) {
   std::string err;
   ++closed_.upstream_connects;
-  up_ = session::Client::connect(loop_, cfg_.upstream, cfg_.upstream_client, uplink_.get(), nullptr, &err);
-  if (!up_) {
-    log("upstream " + cfg_.upstream + ": " + err);
-    upstream_closed(0, err);
+  const session::ClientConfig& cc = l.cluster() ? cfg_.cluster_client : cfg_.upstream_client;
+  l.client = session::Client::connect(loop_, l.url, cc, &l, nullptr, &err);
+  if (!l.client) {
+    log((l.cluster() ? "cluster peer " + l.node + " (" + l.url + ")" : "upstream " + l.url) + ": " + err);
+    link_closed(l, 0, err);
   }
 }
 
-// The upstream session ended: its namespaces go (its tracks' viewers got PUBLISH_DONE from the
-// session's end), and a new session is tried with backoff.
-void Relay::upstream_closed(uint64_t code, const std::string& reason) {
+// A session to another relay ended. Its tracks' viewers got PUBLISH_DONE from the session's end
+// (upstream_event). The configured upstream is reconnected with backoff; a cluster peer's link
+// goes (the next request for its namespaces asks the cluster again).
+void Relay::link_closed(UpLink& l, uint64_t code, const std::string& reason) {
   if (!*alive_) return;
-  up_ready_ = false;
-  log("upstream " + cfg_.upstream + " lost: code " + std::to_string(code) + (reason.empty() ? "" : " (" + reason + ")"));
-  drop_all_namespaces(up_id_);
+  l.ready = false;
+  log((l.cluster() ? "cluster peer " + l.node + " (" + l.url + ")" : "upstream " + l.url) + " lost: code " +
+      std::to_string(code) + (reason.empty() ? "" : " (" + reason + ")"));
+  if (!l.cluster()) drop_all_namespaces(l.id);
   for (auto& [k, t] : tracks_)
-    if (t->via_upstream) t->request_id.reset();
-  up_backoff_ = std::clamp(up_backoff_ * 2, cfg_.upstream_retry, std::chrono::milliseconds(30000));
+    if (t->via == &l) {
+      t->request_id.reset();
+      if (l.cluster()) t->via = nullptr;
+    }
   // Not inside the client's own call.
-  std::shared_ptr<session::Client> dead(std::move(up_));
+  std::shared_ptr<session::Client> dead(std::move(l.client));
   loop_.add_timer(std::chrono::nanoseconds(0), [dead] {});
-  loop_.add_timer(up_backoff_, [this, alive = alive_] {
-    if (*alive && !up_ && !draining_) connect_upstream();
+  if (l.cluster()) {
+    if (l.idle) loop_.cancel_timer(std::exchange(l.idle, 0));
+    const std::string url = l.url;
+    loop_.add_timer(std::chrono::nanoseconds(0), [this, alive = alive_, url] {
+      if (!*alive) return;
+      auto it = links_.find(url);
+      if (it != links_.end() && !it->second->client) links_.erase(it);
+    });
+    return;
+  }
+  l.backoff = std::clamp(l.backoff * 2, cfg_.upstream_retry, std::chrono::milliseconds(30000));
+  loop_.add_timer(l.backoff, [this, alive = alive_, lp = &l] {
+    if (*alive && !lp->client && !draining_) connect_link(*lp);
   });
 }
 
 void Relay::watch_upstream(const TrackNamespace& prefix) {
-  if (std::find(up_watches_.begin(), up_watches_.end(), prefix) != up_watches_.end()) return;
-  if (up_watches_.size() >= cfg_.max_upstream_watches) {
+  UpLink& l = *upstream_;
+  if (std::find(l.watches.begin(), l.watches.end(), prefix) != l.watches.end()) return;
+  if (l.watches.size() >= cfg_.max_upstream_watches) {
     ++closed_.limit_hits;
     log("SUBSCRIBE_NAMESPACE " + wire::to_string(prefix) + " not forwarded upstream: max-upstream-watches reached");
     return;
   }
-  up_watches_.push_back(prefix);
-  if (up_ && up_ready_) up_->session().subscribe_namespace(prefix, nullptr);
+  l.watches.push_back(prefix);
+  if (l.client && l.ready) l.client->session().subscribe_namespace(prefix, nullptr);
+}
+
+// --- cluster -----------------------------------------------------------------------------------
+
+void Relay::start_cluster() {
+  cluster_src_ = add_local("cluster");
+  cluster_->set_log([this](const std::string& line) { log("cluster: " + line); });
+  cluster_->set_on_remote_namespace([this](const TrackNamespace& ns, bool active) {
+    if (active) add_namespace(cluster_src_, ns);
+    else drop_namespace(cluster_src_, ns);
+  });
+  cluster_->start();
+  // The load other relays see (for GOAWAY targets): sessions and egress of this relay.
+  auto tick = std::make_shared<std::function<void()>>();
+  *tick = [this, alive = alive_, tick] {
+    if (!*alive || !cluster_) return;
+    const RelayStats s = stats();
+    cluster_->set_load(s.sessions, (s.bytes_out - std::min(s.bytes_out, last_bytes_out_)) * 8);
+    last_bytes_out_ = s.bytes_out;
+    loop_.add_timer(std::chrono::seconds(1), *tick);
+  };
+  loop_.add_timer(std::chrono::seconds(1), *tick);
+}
+
+void Relay::route_cluster(const FullTrackName& name, Answer answer) {
+  const TrackKey key{name.ns, name.name};
+  if (tracks_.count(key)) retire(key);  // a finished one
+  std::unique_ptr<Track> t = new_track(name);
+  attach_upstream(*t);
+  t->waiting.push_back(std::move(answer));
+  t->resolving = true;
+  tracks_[key] = std::move(t);
+  resolve(key, 0);
+}
+
+// Asks the cluster where the track's namespace is; Redis trouble is retried with backoff.
+void Relay::resolve(const TrackKey& key, int attempt) {
+  cluster_->lookup(key.first, [this, alive = alive_, key, attempt](std::optional<cluster::NodeInfo> n,
+                                                                 const std::string& err) {
+    if (!*alive) return;
+    auto it = tracks_.find(key);
+    if (it == tracks_.end() || !it->second->resolving) return;
+    Track& t = *it->second;
+    if (!n && !err.empty() && attempt < 3) {
+      log("cluster lookup of " + wire::to_string(key.first) + " failed: " + err + "; retrying");
+      loop_.add_timer(std::chrono::milliseconds(200 << attempt), [this, alive, key, attempt] {
+        if (*alive) resolve(key, attempt + 1);
+      });
+      return;
+    }
+    t.resolving = false;
+    if (n && n->id != cfg_.cluster.node_id) {
+      UpLink* l = link_to(n->url, n->id);
+      if (l && subscribe_via(t, *l)) return;
+    } else if (!n && upstream_ && subscribe_via(t, *upstream_)) {
+      return;  // nobody in the cluster has it: the configured upstream may
+    }
+    std::vector<Answer> waiting = std::move(t.waiting);
+    t.waiting.clear();
+    retire(key);
+    ++closed_.requests_refused;
+    const std::string why = !err.empty() ? "the cluster could not be asked: " + err
+                            : n        ? "the cluster names this relay, which does not have it"
+                                       : "no relay of the cluster has " + wire::to_string(key.first);
+    for (Answer& a : waiting) a(nullptr, err.empty() ? LookupError::kDoesNotExist : LookupError::kInternal, why);
+  });
+}
+
+bool Relay::subscribe_via(Track& t, UpLink& l) {
+  if (!l.client) return false;
+  session::SubscribeOptions so;  // LargestObject, the publisher's group order
+  t.via = &l;
+  t.request_id = l.client->subscribe(t.name, so, t.up.get());
+  if (l.idle) loop_.cancel_timer(std::exchange(l.idle, 0));
+  return t.request_id.has_value();
+}
+
+Relay::UpLink* Relay::link_to(const std::string& url, const std::string& node) {
+  auto it = links_.find(url);
+  if (it != links_.end()) return it->second.get();
+  if (upstream_ && upstream_->url == url) return upstream_;
+  auto l = std::make_unique<UpLink>(*this, url);
+  l->node = node;
+  UpLink* raw = l.get();
+  links_[url] = std::move(l);
+  connect_link(*raw);
+  auto again = links_.find(url);  // a failed connect removes it on the next turn
+  return again != links_.end() && again->second->client ? raw : nullptr;
+}
+
+// A cluster peer nobody pulls a track from any more closes after a while.
+void Relay::link_unused(UpLink& l) {
+  if (!l.cluster() || l.idle) return;
+  for (auto& [k, t] : tracks_)
+    if (t->via == &l) return;
+  const std::string url = l.url;
+  l.idle = loop_.add_timer(cfg_.cluster_link_linger, [this, alive = alive_, url] {
+    if (!*alive) return;
+    auto it = links_.find(url);
+    if (it == links_.end()) return;
+    it->second->idle = 0;
+    for (auto& [k, t] : tracks_)
+      if (t->via == it->second.get()) return;
+    log("cluster peer " + it->second->node + " (" + url + "): unused, closing");
+    std::unique_ptr<UpLink> l = std::move(it->second);
+    links_.erase(it);
+    if (l->client) l->client->close(0, "unused");
+    std::shared_ptr<UpLink> doomed(std::move(l));
+    loop_.add_timer(std::chrono::nanoseconds(0), [doomed] {});
+  });
 }
 
 // --- drain -----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "moqt/cluster/cluster.h"
 #include "moqt/relay/auth.h"
 #include "moqt/relay/local_subscription.h"
 #include "moqt/relay/loop_link.h"
@@ -60,6 +61,14 @@ struct RelayConfig {
   // AUTHORIZATION TOKEN parameter): what that grants is allowed for that request (a bad one
   // refuses the request, UNAUTHORIZED). In-process (local) sources are trusted.
   std::shared_ptr<const Authorizer> auth;
+  // Cluster: with cluster.redis set, this relay registers itself and the namespaces its
+  // publishers announce in Redis (cluster/cluster.h), and requests for namespaces it does not
+  // have go to the relay that has them, over one relay-to-relay MoQT session per peer (opened
+  // on demand with `cluster_client`: its TLS verification and the cluster token it presents),
+  // with this relay's own fan-out and cache. Checked before a configured `upstream`.
+  cluster::ClusterConfig cluster;
+  session::ClientConfig cluster_client;
+  std::chrono::milliseconds cluster_link_linger{5000};  // an unused relay-to-relay session stays
 };
 
 // What the relay tells its front end (the moqrelay element posts these on the bus).
@@ -93,6 +102,9 @@ struct RelayStats {
   size_t loop_links = 0;                  // tracks mirrored from another loop of this process
   uint64_t loop_link_drops = 0;           // objects a slow loop could not take
   uint64_t tracks_pushed = 0;             // PUBLISHes sent to SUBSCRIBE_TRACKS subscribers
+  bool cluster_connected = false;         // the cluster's Redis is reachable
+  size_t cluster_links = 0;               // relay-to-relay sessions open now
+  uint64_t cluster_lookup_errors = 0;     // lookups Redis could not answer
 };
 
 // What one relay of a RelayGroup (one per event loop, see relay_group.h) asks of the others.
@@ -151,7 +163,7 @@ class Relay : public session::TrackSource {
   void mirror_pushed_track(size_t shard, const wire::FullTrackName& name, bool active);
   // SUBSCRIBE_NAMESPACE of another loop's session: forwarded to our upstream.
   void forward_watch(const TrackNamespace& prefix) {
-    if (uplink_) watch_upstream(prefix);
+    if (upstream_) watch_upstream(prefix);
   }
 
   // Sends GOAWAY (naming `new_uri`, "" = reconnect here) to every session (and to any that
@@ -201,7 +213,15 @@ class Relay : public session::TrackSource {
   session::SubscriptionHandler* incoming_publish(Peer& p, const wire::FullTrackName& name);
   std::unique_ptr<Track> new_track(const wire::FullTrackName& name);
   void attach_upstream(Track& t);
-  void subscribe_upstream(Peer* source, const wire::FullTrackName& name, Answer answer);
+  // From `source`'s session, or through `via` (the upstream or a cluster peer).
+  void subscribe_upstream(Peer* source, UpLink* via, const wire::FullTrackName& name, Answer answer);
+  // Cluster: the track from the relay Redis names as its namespace's origin.
+  void route_cluster(const wire::FullTrackName& name, Answer answer);
+  void resolve(const TrackKey& key, int attempt);
+  bool subscribe_via(Track& t, UpLink& l);
+  UpLink* link_to(const std::string& url, const std::string& node);
+  void link_unused(UpLink& l);
+  void start_cluster();
   // Group: the track from relay `shard` of this process, mirrored here through a LoopLink.
   void subscribe_mirror(size_t shard, const wire::FullTrackName& name, Answer answer);
   void mirror_event(const TrackKey& key, LinkEvent& e);
@@ -215,9 +235,9 @@ class Relay : public session::TrackSource {
   // Another loop's pushed track to `p`'s watch `request_id`, through this loop's mirror of it.
   void push_remote(SourceId peer, uint64_t request_id, const wire::FullTrackName& name);
   std::set<SourceId> held_for(const wire::FullTrackName& name) const;
-  // Chaining (loop thread).
-  void connect_upstream();
-  void upstream_closed(uint64_t code, const std::string& reason);
+  // Chaining and cluster links (loop thread).
+  void connect_link(UpLink& l);
+  void link_closed(UpLink& l, uint64_t code, const std::string& reason);
   void watch_upstream(const TrackNamespace& prefix);
   void upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t code, const std::string& reason);
   void subscribers_changed(const TrackKey& key, size_t n);
@@ -246,12 +266,11 @@ class Relay : public session::TrackSource {
   std::map<TrackKey, std::unique_ptr<Track>> tracks_;
   std::vector<std::unique_ptr<Track>> retired_;  // destroyed on the next loop turn
   std::vector<std::unique_ptr<Held>> held_;
-  std::unique_ptr<UpLink> uplink_;
-  std::unique_ptr<session::Client> up_;  // the upstream session (null while reconnecting)
-  SourceId up_id_ = 0;                   // the upstream as a source of namespaces
-  bool up_ready_ = false;
-  std::chrono::milliseconds up_backoff_{0};
-  std::vector<TrackNamespace> up_watches_;  // prefixes SUBSCRIBE_NAMESPACE'd upstream
+  std::map<std::string, std::unique_ptr<UpLink>> links_;  // sessions to other relays, by URL
+  UpLink* upstream_ = nullptr;                            // the configured upstream (in links_)
+  std::unique_ptr<cluster::Cluster> cluster_;
+  SourceId cluster_src_ = 0;  // namespaces other relays of the cluster hold
+  uint64_t last_bytes_out_ = 0;
   // Group membership.
   LoopPeers* group_ = nullptr;
   size_t index_ = 0;

@@ -37,6 +37,9 @@ void add(RelayStats& a, const RelayStats& b) {
   a.auth_refused += b.auth_refused;
   a.fetches_forwarded += b.fetches_forwarded;
   a.tracks_pushed += b.tracks_pushed;
+  a.cluster_connected = a.cluster_connected || b.cluster_connected;
+  a.cluster_links += b.cluster_links;
+  a.cluster_lookup_errors += b.cluster_lookup_errors;
   a.loop_links += b.loop_links;
   a.loop_link_drops += b.loop_link_drops;
 }
@@ -48,7 +51,8 @@ std::unique_ptr<RelayGroup> RelayGroup::start(size_t loops, RelayConfig cfg, std
   std::unique_ptr<RelayGroup> g(new RelayGroup());
   loops = std::max<size_t>(1, loops);
   const bool many = loops > 1;
-  const bool upstream = !cfg.upstream.empty();
+  // Relay 0 holds the upstream and cluster sessions for all; the others go through it.
+  const bool upstream = !cfg.upstream.empty() || !cfg.cluster.redis.empty();
   for (size_t i = 0; i < loops; ++i) {
     auto sh = std::make_unique<Shard>();
     sh->loop = std::make_unique<quic::EventLoop>();
@@ -57,7 +61,8 @@ std::unique_ptr<RelayGroup> RelayGroup::start(size_t loops, RelayConfig cfg, std
     c.server.quic.reuse_port = many;
     if (i > 0) {
       c.server.listen = with_port(cfg.server.listen, g->port_);
-      c.upstream.clear();  // relay 0 holds the upstream session for all
+      c.upstream.clear();
+      c.cluster.redis.clear();
     }
     Shard* raw = sh.get();
     g->shards_.push_back(std::move(sh));

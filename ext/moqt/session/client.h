@@ -22,7 +22,7 @@
 namespace moqt::session {
 
 struct ClientConfig {
-  std::vector<Draft> drafts = {Draft::k18, Draft::k16, Draft::k14};
+  std::vector<Draft> drafts = all_drafts();
   quic::VerifyMode verify = quic::VerifyMode::kSystemCa;
   std::string pinned_sha256;
   std::string ca_file;

@@ -32,7 +32,7 @@ std::vector<std::string> alpns_for(const std::vector<Draft>& drafts);  // e.g. m
 struct ServerConfig {
   std::string listen = "0.0.0.0:4443";
   quic::CertificatePem cert;               // required (generate_self_signed for development)
-  std::vector<Draft> drafts = {Draft::k18, Draft::k16, Draft::k14};
+  std::vector<Draft> drafts = all_drafts();
   bool webtransport = true;                // also accept ALPN h3
   std::string wt_path;                     // WebTransport CONNECT path ("" = any path)
   quic::QuicConfig quic;
