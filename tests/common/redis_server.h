@@ -3,6 +3,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -48,6 +49,11 @@ class RedisServer {
     argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
+      const int null = open("/dev/null", O_WRONLY);  // its start-up banner is not the test's output
+      if (null >= 0) {
+        dup2(null, 1);
+        dup2(null, 2);
+      }
       execvp(argv[0], argv.data());
       _exit(127);
     }

@@ -1,0 +1,284 @@
+// Relays as one cluster (Redis control plane, relay-to-relay MoQT): three relays on 127.0.0.11,
+// .12 and .13 (distinct loopback addresses, as distinct hosts) and one redis-server started for
+// the test. A publisher on A is watched on B and C; A carries one subscription per track for each
+// of B and C whatever the number of viewers; namespaces announced on A are seen (and end) on C;
+// an unknown namespace is refused; with Redis down, local delivery goes on and remote lookups fail
+// with a clear error, then work again when Redis is back.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/redis_server.h"
+#include "relay_fixture.h"
+
+namespace moqt::relay::test {
+namespace {
+
+using moqt::test::RedisServer;
+using wire::Draft;
+
+const TrackNamespace kNs{"live", "show"};
+const FullTrackName kTrack{kNs, "video"};
+
+uint16_t free_udp_port(const std::string& ip) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+struct Node {
+  std::string id, ip;
+  uint16_t port = 0;
+  quic::EventLoop loop;
+  std::unique_ptr<Relay> relay;
+  std::mutex mu;
+  std::vector<std::string> log;
+
+  void start(const std::string& node_id, const std::string& addr, const std::string& redis) {
+    id = node_id;
+    ip = addr;
+    loop.start("relay-" + id);
+    std::string err;
+    auto cert = quic::generate_self_signed({ip}, 1, &err);
+    ASSERT_TRUE(cert) << err;
+    port = free_udp_port(ip);
+    RelayConfig cfg;
+    cfg.server.listen = ip + ":" + std::to_string(port);
+    cfg.server.cert = *cert;
+    cfg.linger = std::chrono::milliseconds(300);
+    cfg.cluster.redis = redis;
+    cfg.cluster.node_id = id;
+    cfg.cluster.advertise = url(false);
+    cfg.cluster.ttl = std::chrono::milliseconds(900);
+    cfg.cluster.command_timeout = std::chrono::milliseconds(500);
+    cfg.cluster_client.verify = quic::VerifyMode::kInsecure;
+    cfg.cluster_client.drafts = {Draft::k18};
+    cfg.cluster_link_linger = std::chrono::milliseconds(500);
+    loop.run_sync([&] {
+      relay = Relay::start(loop, cfg, &err);
+      if (relay)
+        relay->set_log([this](const std::string& line) {
+          std::lock_guard<std::mutex> l(mu);
+          log.push_back(line);
+        });
+    });
+    ASSERT_TRUE(relay) << err;
+  }
+  ~Node() {
+    if (loop.running()) loop.run_sync([&] { relay.reset(); });
+    loop.stop();
+  }
+  std::string url(bool wt) const {
+    return std::string(wt ? "https" : "moqt") + "://" + ip + ":" + std::to_string(port) + "/moq";
+  }
+  RelayStats stats() {
+    return on(loop, [&] { return relay ? relay->stats() : RelayStats{}; });
+  }
+  bool logged(const std::string& what) {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto& line : log)
+      if (line.find(what) != std::string::npos) return true;
+    return false;
+  }
+};
+
+struct ClusterRelayTest : ::testing::Test {
+  RedisServer redis;
+  std::deque<Node> nodes;
+  quic::EventLoop pub_loop, view_loop;
+  std::vector<std::unique_ptr<TrackRegistry>> registries;
+  std::vector<std::unique_ptr<Client>> publishers, viewers;
+
+  ClusterRelayTest() {
+    pub_loop.start("publishers");
+    view_loop.start("viewers");
+  }
+  ~ClusterRelayTest() override {
+    close_viewers();
+    pub_loop.run_sync([&] {
+      publishers.clear();
+      registries.clear();
+    });
+    nodes.clear();
+    view_loop.stop();
+    pub_loop.stop();
+  }
+  void SetUp() override {
+    ASSERT_TRUE(redis.running());
+    const char* ids[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; ++i) {
+      nodes.emplace_back();
+      nodes.back().start(ids[i], "127.0.0." + std::to_string(11 + i), redis.url());
+    }
+    for (Node& n : nodes) ASSERT_TRUE(eventually([&] { return n.stats().cluster_connected; }));
+  }
+  void close_viewers() {
+    // The relays hear it now, not at an idle timeout (a WebTransport close needs its packets out
+    // before the connection object goes).
+    view_loop.run_sync([&] {
+      for (auto& v : viewers) v->close(0, "bye");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    view_loop.run_sync([&] { viewers.clear(); });
+  }
+  Node& A() { return nodes[0]; }
+  Node& B() { return nodes[1]; }
+  Node& C() { return nodes[2]; }
+
+  Client* announce(Node& n, Draft d, std::shared_ptr<TrackPublisher> track) {
+    registries.push_back(std::make_unique<TrackRegistry>());
+    TrackRegistry* reg = registries.back().get();
+    pub_loop.run_sync([&] { reg->add(track); });
+    publishers.push_back(connect_client(pub_loop, n.url(false), d, nullptr, reg));
+    Client* c = publishers.back().get();
+    auto ok = std::make_shared<std::promise<bool>>();
+    pub_loop.run_sync([&] { c->publish_namespace(track->name().ns, [ok](bool g, uint64_t) { ok->set_value(g); }); });
+    auto f = ok->get_future();
+    EXPECT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(f.get());
+    return c;
+  }
+  Client* viewer(Node& n, Draft d, bool wt, SessionHandler* h = nullptr) {
+    viewers.push_back(connect_client(view_loop, n.url(wt), d, h, nullptr));
+    return viewers.back().get();
+  }
+};
+
+TEST_F(ClusterRelayTest, PublisherOnOneRelayWatchedOnTheOthersThroughOneSubscriptionEach) {
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(A(), Draft::k16, track);
+  ASSERT_TRUE(eventually([&] { return B().stats().namespaces == 1 && C().stats().namespaces == 1; }))
+      << "announced on A, known on B and C through Redis";
+  const std::vector<std::pair<Draft, bool>> kinds = {
+      {Draft::k14, false}, {Draft::k16, true}, {Draft::k18, false}, {Draft::k18, true}};
+  std::deque<Recorder> rec(2 * 6);
+  for (size_t i = 0; i < rec.size(); ++i) {
+    auto [d, wt] = kinds[i % kinds.size()];
+    Client* v = viewer(i < 6 ? B() : C(), d, wt);
+    ASSERT_TRUE(on(view_loop, [&] { return v->subscribe(kTrack, SubscribeOptions{}, &rec[i]); }));
+  }
+  for (auto& r : rec) ASSERT_TRUE(r.wait([&] { return r.ok || r.error; }));
+  for (size_t i = 0; i < rec.size(); ++i) ASSERT_FALSE(rec[i].error) << "viewer " << i << ": " << *rec[i].error;
+  pub_loop.run_sync([&] {
+    for (uint64_t g = 0; g < 2; ++g)
+      for (uint64_t o = 0; o < 5; ++o) track->write(make_object(g, o));
+  });
+  for (size_t i = 0; i < rec.size(); ++i) {
+    ASSERT_TRUE(rec[i].wait([&] { return rec[i].objects.size() == 10; })) << "viewer " << i;
+    expect_intact(rec[i], 10, "viewer " + std::to_string(i));
+  }
+  EXPECT_EQ(on(pub_loop, [&] { return track->subscriber_count(); }), 1u) << "the publisher serves A once";
+  const RelayStats a = A().stats(), b = B().stats(), c = C().stats();
+  EXPECT_EQ(a.upstream_subscriptions, 1u);
+  EXPECT_EQ(a.downstream_subscriptions, 2u) << "one for B, one for C, whatever their viewers";
+  EXPECT_EQ(b.upstream_subscriptions, 1u);
+  EXPECT_EQ(b.downstream_subscriptions, 6u);
+  EXPECT_EQ(b.cluster_links, 1u);
+  EXPECT_EQ(c.upstream_subscriptions, 1u);
+  EXPECT_EQ(c.downstream_subscriptions, 6u);
+  EXPECT_EQ(a.cluster_links, 0u);
+
+  // The viewers go: B's and C's subscriptions at A end after the linger, then the links close.
+  close_viewers();
+  ASSERT_TRUE(eventually([&] { return A().stats().downstream_subscriptions == 0; })) << [&] {
+    std::string out;
+    for (Node& n : nodes) {
+      const RelayStats s = n.stats();
+      out += n.id + ": down " + std::to_string(s.downstream_subscriptions) + " up " +
+             std::to_string(s.upstream_subscriptions) + " tracks " + std::to_string(s.tracks) + " links " +
+             std::to_string(s.cluster_links) + " sessions " + std::to_string(s.sessions) + "\n";
+      std::lock_guard<std::mutex> l(n.mu);
+      for (auto& line : n.log) out += "  " + line + "\n";
+    }
+    return out;
+  }();
+  ASSERT_TRUE(eventually([&] { return B().stats().cluster_links == 0 && C().stats().cluster_links == 0; }));
+}
+
+TEST_F(ClusterRelayTest, NamespacesAnnouncedAnywhereAreSeenEverywhereWithTheirEnds) {
+  NamespaceEvents ev14, ev18;
+  Client* v14 = viewer(C(), Draft::k14, false, &ev14);
+  Client* v18 = viewer(C(), Draft::k18, true, &ev18);
+  view_loop.run_sync([&] {
+    v14->session().subscribe_namespace({"live"}, nullptr);
+    v18->session().subscribe_namespace({"live"}, nullptr);
+  });
+  std::this_thread::sleep_for(200ms);
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  Client* pub = announce(A(), Draft::k18, track);
+  for (NamespaceEvents* e : {&ev14, &ev18}) {
+    ASSERT_TRUE(e->wait([&] { return e->updates.size() == 1; }));
+    std::lock_guard<std::mutex> l(e->mu);
+    EXPECT_EQ(e->updates[0], std::make_pair(kNs, true));
+  }
+  pub_loop.run_sync([&] { pub->close(0, "bye"); });
+  for (NamespaceEvents* e : {&ev14, &ev18}) {
+    ASSERT_TRUE(e->wait([&] { return e->updates.size() == 2; }));
+    std::lock_guard<std::mutex> l(e->mu);
+    EXPECT_EQ(e->updates[1], std::make_pair(kNs, false));
+  }
+  close_viewers();
+}
+
+TEST_F(ClusterRelayTest, UnknownNamespaceIsRefused) {
+  Recorder r;
+  Client* v = viewer(B(), Draft::k18, false);
+  ASSERT_TRUE(on(view_loop, [&] { return v->subscribe({{"nobody"}, "x"}, SubscribeOptions{}, &r); }));
+  ASSERT_TRUE(r.wait([&] { return r.ok || r.error; }));
+  EXPECT_EQ(r.error, std::optional<uint64_t>(0x10)) << "DOES_NOT_EXIST";
+  close_viewers();
+}
+
+TEST_F(ClusterRelayTest, RedisDownLocalDeliveryGoesOnRemoteLookupsFailThenRecover) {
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(A(), Draft::k18, track);
+  ASSERT_TRUE(eventually([&] { return B().stats().namespaces == 1; }));
+  Recorder local, remote_before;
+  Client* va = viewer(A(), Draft::k18, false);
+  Client* vb = viewer(B(), Draft::k16, false);
+  ASSERT_TRUE(on(view_loop, [&] { return va->subscribe(kTrack, SubscribeOptions{}, &local); }));
+  ASSERT_TRUE(on(view_loop, [&] { return vb->subscribe(kTrack, SubscribeOptions{}, &remote_before); }));
+  ASSERT_TRUE(local.wait([&] { return local.ok; }));
+  ASSERT_TRUE(remote_before.wait([&] { return remote_before.ok; }));
+
+  redis.stop();
+  for (Node& n : nodes) ASSERT_TRUE(eventually([&] { return !n.stats().cluster_connected; }));
+  pub_loop.run_sync([&] { track->write(make_object(0, 0)); });
+  ASSERT_TRUE(local.wait([&] { return local.objects.size() == 1; })) << "A serves its own viewers";
+  ASSERT_TRUE(remote_before.wait([&] { return remote_before.objects.size() == 1; }))
+      << "an established relay-to-relay subscription does not need Redis";
+  // A new namespace on A cannot be found from C while Redis is down: a clear error.
+  auto other = std::make_shared<TrackPublisher>(FullTrackName{{"live", "other"}, "v"}, TrackOptions{});
+  announce(A(), Draft::k18, other);
+  Recorder during;
+  Client* vc = viewer(C(), Draft::k18, false);
+  ASSERT_TRUE(on(view_loop, [&] { return vc->subscribe(other->name(), SubscribeOptions{}, &during); }));
+  ASSERT_TRUE(during.wait([&] { return during.ok || during.error; }));
+  EXPECT_TRUE(during.error.has_value()) << "not found while Redis is down";
+  EXPECT_TRUE(C().logged("cluster lookup of live-other failed")) << "said why";
+  EXPECT_GE(C().stats().cluster_lookup_errors, 1u);
+
+  ASSERT_TRUE(redis.start());
+  ASSERT_TRUE(eventually([&] { return C().stats().cluster_connected; }));
+  std::deque<Recorder> probes;  // outlive their subscriptions (the viewers go first)
+  ASSERT_TRUE(eventually(
+      [&] {
+        Recorder& probe = probes.emplace_back();
+        if (!on(view_loop, [&] { return vc->subscribe(other->name(), SubscribeOptions{}, &probe); })) return false;
+        if (!probe.wait([&] { return probe.ok || probe.error; })) return false;
+        return probe.ok;
+      },
+      10s))
+      << "found again once the claims are back in Redis";
+  close_viewers();
+}
+
+}  // namespace
+}  // namespace moqt::relay::test
