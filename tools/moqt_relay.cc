@@ -46,6 +46,13 @@ struct Options {
   gchar* jwt_key = nullptr;
   gchar* jwt_alg = nullptr;
   gchar* metrics = nullptr;
+  gchar* cluster = nullptr;
+  gchar* node_id = nullptr;
+  gchar* advertise = nullptr;
+  gchar* cluster_token = nullptr;
+  gchar* cluster_pin = nullptr;
+  gboolean cluster_insecure = FALSE;
+  int cluster_ttl_ms = -1;
   gboolean mint = FALSE;
   gchar** mint_publish = nullptr;
   gchar** mint_subscribe = nullptr;
@@ -141,6 +148,13 @@ int main(int argc, char** argv) {
       {"max-requests", 0, 0, G_OPTION_ARG_INT, &o.max_requests, "Subscriptions one session may hold at once (default 1024)", "N"},
       {"max-queued-kb", 0, 0, G_OPTION_ARG_INT, &o.max_queued_kb, "Bytes queued per downstream subscription before its oldest groups are dropped, KiB (default 8192)", "KB"},
       {"stats-interval", 0, 0, G_OPTION_ARG_INT, &o.stats_interval_s, "Print the stats every S seconds (default 0: only on SIGUSR1)", "S"},
+      {"cluster", 0, 0, G_OPTION_ARG_STRING, &o.cluster, "Join a relay cluster whose control plane is this Redis (redis://[:PASSWORD@]HOST:PORT/DB; docs/cluster.md)", "URL"},
+      {"node-id", 0, 0, G_OPTION_ARG_STRING, &o.node_id, "This relay's id in the cluster (default: the host name)", "ID"},
+      {"advertise", 0, 0, G_OPTION_ARG_STRING, &o.advertise, "How the other relays (and moved clients) reach this one: moqt://HOST:PORT/PATH (needed with --cluster)", "URL"},
+      {"cluster-token", 0, 0, G_OPTION_ARG_STRING, &o.cluster_token, "Token presented to the other relays (a JWT when they require one; mint it with --subscribe \"\")", "TOKEN"},
+      {"cluster-pin", 0, 0, G_OPTION_ARG_STRING, &o.cluster_pin, "Accept only this certificate SHA-256 (hex) from the other relays", "HEX"},
+      {"cluster-insecure", 0, 0, G_OPTION_ARG_NONE, &o.cluster_insecure, "Do not verify the other relays' certificates (development)", nullptr},
+      {"cluster-ttl-ms", 0, 0, G_OPTION_ARG_INT, &o.cluster_ttl_ms, "Membership and origin leases in Redis; a dead relay is forgotten within this (default 3000)", "MS"},
       {"metrics", 0, 0, G_OPTION_ARG_STRING, &o.metrics, "Serve Prometheus metrics over HTTP on ADDR:PORT: GET /metrics, /healthz (e.g. 127.0.0.1:9464; port 0 = any; default: off)", "ADDR"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   GOptionContext* ctx = g_option_context_new("- MoQT relay (raw QUIC and WebTransport, drafts 14/16/18)");
@@ -232,6 +246,25 @@ int main(int argc, char** argv) {
   } else if (upstream_insecure) {
     cfg.upstream_client.verify = quic::VerifyMode::kInsecure;
   }
+  cfg.cluster.redis = pick(o.cluster, kf, "cluster", "");
+  if (!cfg.cluster.redis.empty()) {
+    cfg.cluster.node_id = pick(o.node_id, kf, "node-id", g_get_host_name());
+    cfg.cluster.advertise = pick(o.advertise, kf, "advertise", "");
+    cfg.cluster.ttl = std::chrono::milliseconds(std::max(300, pick(o.cluster_ttl_ms, kf, "cluster-ttl-ms", 3000)));
+    if (cfg.cluster.advertise.empty()) {
+      g_printerr("moqt-relay: --cluster needs --advertise moqt://HOST:PORT/PATH (how the other relays reach this one)\n");
+      return 2;
+    }
+    const std::string token = pick(o.cluster_token, kf, "cluster-token", "");
+    if (!token.empty()) cfg.cluster_client.auth_token = token;
+    const std::string pin = pick(o.cluster_pin, kf, "cluster-pin", "");
+    if (!pin.empty()) {
+      cfg.cluster_client.verify = quic::VerifyMode::kPinnedSha256;
+      cfg.cluster_client.pinned_sha256 = pin;
+    } else if (o.cluster_insecure || (kf && g_key_file_get_boolean(kf, "relay", "cluster-insecure", nullptr))) {
+      cfg.cluster_client.verify = quic::VerifyMode::kInsecure;
+    }
+  }
   if (kf) g_key_file_free(kf);
   if (!jwt_key.empty()) {
     std::optional<relay::Authorizer::Alg> alg;
@@ -310,7 +343,13 @@ int main(int argc, char** argv) {
       draining = true;
       std::fprintf(stderr, "moqt-relay: draining: GOAWAY to every session, closing in %lld ms\n",
                    (long long)drain.count());
-      group->drain_async(goaway_uri, drain, [&] { drained = true; });
+      std::string target = goaway_uri;
+      // In a cluster, clients move to the least loaded other relay.
+      if (target.empty() && !cfg.cluster.redis.empty()) {
+        target = group->cluster_goaway_target(std::chrono::milliseconds(1000));
+        if (!target.empty()) std::fprintf(stderr, "moqt-relay: clients are sent to %s\n", target.c_str());
+      }
+      group->drain_async(target, drain, [&] { drained = true; });
     }
   }
   print_stats(stats());

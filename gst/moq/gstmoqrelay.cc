@@ -18,8 +18,8 @@ GST_DEBUG_CATEGORY_STATIC(moq_relay_debug);
 
 struct RelayProps {
   std::string address = "0.0.0.0", cert_file, key_file, goaway_uri, wt_path, upstream, upstream_pin, jwt_key_file,
-      jwt_alg;
-  bool upstream_insecure = false;
+      jwt_alg, cluster, node_id, advertise, cluster_token;
+  bool upstream_insecure = false, cluster_insecure = false;
   guint port = 4443;
   gint draft = 0;
   guint cache_groups = 8, cache_mb = 64, linger_ms = 2000, hold_ms = 0, max_sessions = 1000, max_tracks = 10000,
@@ -39,7 +39,8 @@ enum {
   PROP_0, PROP_ADDRESS, PROP_PORT, PROP_CERT_FILE, PROP_KEY_FILE, PROP_CERT_SHA256, PROP_DRAFT, PROP_WT_PATH,
   PROP_CACHE_GROUPS, PROP_CACHE_MB, PROP_LINGER_MS, PROP_HOLD_MS, PROP_MAX_SESSIONS, PROP_MAX_TRACKS, PROP_DRAIN_MS,
   PROP_GOAWAY_URI, PROP_IDLE_TIMEOUT_MS, PROP_STATS, PROP_UPSTREAM, PROP_UPSTREAM_PIN, PROP_UPSTREAM_INSECURE,
-  PROP_JWT_KEY_FILE, PROP_JWT_ALG, PROP_LOOPS, PROP_MAX_REQUESTS, PROP_MAX_QUEUED_KB, PROP_CACHE_AGE_MS
+  PROP_JWT_KEY_FILE, PROP_JWT_ALG, PROP_LOOPS, PROP_MAX_REQUESTS, PROP_MAX_QUEUED_KB, PROP_CACHE_AGE_MS, PROP_CLUSTER,
+  PROP_NODE_ID, PROP_ADVERTISE, PROP_CLUSTER_TOKEN, PROP_CLUSTER_INSECURE
 };
 
 G_DEFINE_TYPE(GstMoqRelay, gst_moq_relay, GST_TYPE_ELEMENT)
@@ -94,6 +95,17 @@ static gboolean gst_moq_relay_start(GstMoqRelay* self) {
   }
   std::string err;
   if (!p.upstream.empty() && !session::MoqUrl::parse(p.upstream, &err)) return fail("upstream", err);
+  if (!p.cluster.empty()) {
+    cfg.cluster.redis = p.cluster;
+    cfg.cluster.node_id = p.node_id.empty() ? g_get_host_name() : p.node_id;
+    cfg.cluster.advertise = p.advertise;
+    if (p.advertise.empty()) return fail("advertise", "a cluster member needs the moqt:// URL the other relays reach it at");
+    if (!p.cluster_token.empty()) cfg.cluster_client.auth_token = p.cluster_token;
+    if (p.cluster_insecure) cfg.cluster_client.verify = quic::VerifyMode::kInsecure;
+    std::string field;
+    if (!cluster::Cluster::check(cfg.cluster, &err, &field))
+      return fail(field == "node_id" ? "node-id" : field == "redis" ? "cluster" : "advertise", err);
+  }
   std::optional<relay::Authorizer::Alg> alg;
   if (!p.jwt_alg.empty() && !(alg = relay::Authorizer::parse_alg(p.jwt_alg)))
     return fail("jwt-alg", "expected HS256 or ES256, got " + p.jwt_alg);
@@ -181,7 +193,9 @@ static GstStructure* gst_moq_relay_stats(std::shared_ptr<RelayHost> host) {
       guint64(s.limit_hits), "upstream-connected", G_TYPE_BOOLEAN, gboolean(s.upstream_connected),
       "upstream-connects", G_TYPE_UINT64, guint64(s.upstream_connects), "auth-refused", G_TYPE_UINT64,
       guint64(s.auth_refused), "loop-links", G_TYPE_UINT64, guint64(s.loop_links), "loop-link-drops", G_TYPE_UINT64,
-      guint64(s.loop_link_drops), "tracks-pushed", G_TYPE_UINT64, guint64(s.tracks_pushed), nullptr);
+      guint64(s.loop_link_drops), "tracks-pushed", G_TYPE_UINT64, guint64(s.tracks_pushed), "cluster-connected",
+      G_TYPE_BOOLEAN, gboolean(s.cluster_connected), "cluster-links", G_TYPE_UINT64, guint64(s.cluster_links),
+      "cluster-lookup-errors", G_TYPE_UINT64, guint64(s.cluster_lookup_errors), nullptr);
 }
 
 static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
@@ -218,6 +232,11 @@ static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GP
     case PROP_MAX_REQUESTS: p.max_requests = g_value_get_uint(v); break;
     case PROP_MAX_QUEUED_KB: p.max_queued_kb = g_value_get_uint(v); break;
     case PROP_CACHE_AGE_MS: p.cache_age_ms = g_value_get_uint(v); break;
+    case PROP_CLUSTER: p.cluster = str(); break;
+    case PROP_NODE_ID: p.node_id = str(); break;
+    case PROP_ADVERTISE: p.advertise = str(); break;
+    case PROP_CLUSTER_TOKEN: p.cluster_token = str(); break;
+    case PROP_CLUSTER_INSECURE: p.cluster_insecure = g_value_get_boolean(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -255,6 +274,11 @@ static void gst_moq_relay_get_property(GObject* o, guint id, GValue* v, GParamSp
     case PROP_MAX_REQUESTS: g_value_set_uint(v, p.max_requests); break;
     case PROP_MAX_QUEUED_KB: g_value_set_uint(v, p.max_queued_kb); break;
     case PROP_CACHE_AGE_MS: g_value_set_uint(v, p.cache_age_ms); break;
+    case PROP_CLUSTER: str(p.cluster); break;
+    case PROP_NODE_ID: str(p.node_id); break;
+    case PROP_ADVERTISE: str(p.advertise); break;
+    case PROP_CLUSTER_TOKEN: str(p.cluster_token); break;
+    case PROP_CLUSTER_INSECURE: g_value_set_boolean(v, p.cluster_insecure); break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK(self);  // not across the loop round trip
       g_value_take_boxed(v, gst_moq_relay_stats(host));
@@ -323,6 +347,16 @@ static void gst_moq_relay_class_init(GstMoqRelayClass* klass) {
                           "the issuer's ES256 public key (PEM); none = no authorization",
                           nullptr, rw));
   g_object_class_install_property(g, PROP_JWT_ALG, g_param_spec_string("jwt-alg", "JWT algorithm", "HS256 or ES256 (none = ES256 for a PEM public key, else HS256)", nullptr, rw));
+  g_object_class_install_property(
+      g, PROP_CLUSTER,
+      g_param_spec_string("cluster", "Cluster",
+                          "Join a relay cluster whose control plane is this Redis (redis://[:password@]host:port/db); "
+                          "none = a single relay",
+                          nullptr, rw));
+  g_object_class_install_property(g, PROP_NODE_ID, g_param_spec_string("node-id", "Node id", "This relay's id in the cluster (none = the host name)", nullptr, rw));
+  g_object_class_install_property(g, PROP_ADVERTISE, g_param_spec_string("advertise", "Advertise", "How the other relays reach this one (moqt://host:port/path); needed with 'cluster'", nullptr, rw));
+  g_object_class_install_property(g, PROP_CLUSTER_TOKEN, g_param_spec_string("cluster-token", "Cluster token", "Token presented to the other relays (a JWT when they require one)", nullptr, rw));
+  g_object_class_install_property(g, PROP_CLUSTER_INSECURE, g_param_spec_boolean("cluster-insecure", "Cluster insecure", "Do not verify the other relays' certificates (development)", FALSE, rw));
   g_object_class_install_property(g, PROP_CACHE_AGE_MS, g_param_spec_uint("cache-age-ms", "Cache age", "Cached groups older than this are dropped (ms; 0 = only the count and byte bounds)", 0, 86400000, d.cache_age_ms, rw));
   g_object_class_install_property(g, PROP_MAX_REQUESTS, g_param_spec_uint("max-requests", "Max requests", "Subscriptions one session may hold at once (more are refused)", 1, 1000000, d.max_requests, rw));
   g_object_class_install_property(g, PROP_MAX_QUEUED_KB, g_param_spec_uint("max-queued-kb", "Max queued KiB", "Bytes queued per downstream subscription before its oldest groups are dropped (KiB)", 64, 4194304, d.max_queued_kb, rw));

@@ -174,7 +174,7 @@ struct _GstMoqSink {
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
-       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_RECONNECT, PROP_AUTH_TOKEN, PROP_RELAY };
+       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_RECONNECT, PROP_AUTH_TOKEN, PROP_RELAY, PROP_FALLBACK_URIS };
 
 GType gst_moq_mode_get_type() {
   static GType type = 0;
@@ -649,7 +649,7 @@ static void gst_moq_sink_set_property(GObject* o, guint id, const GValue* v, GPa
     GST_OBJECT_UNLOCK(self);
     return refuse_property_change(GST_ELEMENT(self), ps);
   }
-  if (id >= PROP_URI && id <= PROP_RELAY) {
+  if (id >= PROP_URI && id <= PROP_FALLBACK_URIS) {
     self->common->set(id - PROP_URI, v);
   } else {
     G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
@@ -661,7 +661,7 @@ static void gst_moq_sink_get_property(GObject* o, guint id, GValue* v, GParamSpe
   GstMoqSink* self = GST_MOQ_SINK(o);
   GST_OBJECT_LOCK(self);
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
-  if (id >= PROP_URI && id <= PROP_RELAY) {
+  if (id >= PROP_URI && id <= PROP_FALLBACK_URIS) {
     self->common->get(id - PROP_URI, v, conn.get());
   } else {
     G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
@@ -731,6 +731,12 @@ void gst_moq_install_common_properties(GObjectClass* g, guint first) {
       g_param_spec_string("relay", "Relay",
                           "Attach to the moqrelay element of this name in this process instead of connecting "
                           "(no network hop; the URI gives the namespace); the URI query relay= overrides",
+                          nullptr, rw));
+  g_object_class_install_property(
+      g, first + 13,
+      g_param_spec_string("fallback-uris", "Fallback URIs",
+                          "Caller: other relays serving the same namespace, comma-separated; a lost session is "
+                          "re-established at the next URI in turn (failover in a relay cluster)",
                           nullptr, rw));
 }
 

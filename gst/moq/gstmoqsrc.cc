@@ -107,7 +107,7 @@ struct _GstMoqSrc {
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
-       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_RECONNECT, PROP_AUTH_TOKEN, PROP_RELAY, PROP_TRACK, PROP_CAPS, PROP_LATENCY, PROP_MAX_LAYER,
+       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_RECONNECT, PROP_AUTH_TOKEN, PROP_RELAY, PROP_FALLBACK_URIS, PROP_TRACK, PROP_CAPS, PROP_LATENCY, PROP_MAX_LAYER,
        PROP_CATALOG_TIMEOUT, PROP_JOIN_GROUPS_BACK };
 
 static GstStaticPadTemplate src_template =
@@ -571,7 +571,7 @@ static void gst_moq_src_set_property(GObject* o, guint id, const GValue* v, GPar
     GST_OBJECT_UNLOCK(self);
     return refuse_property_change(GST_ELEMENT(self), ps);
   }
-  if (id >= PROP_URI && id <= PROP_RELAY) {
+  if (id >= PROP_URI && id <= PROP_FALLBACK_URIS) {
     self->common->set(id - PROP_URI, v);
   } else switch (id) {
     case PROP_TRACK:
@@ -592,7 +592,7 @@ static void gst_moq_src_get_property(GObject* o, guint id, GValue* v, GParamSpec
   GstMoqSrc* self = GST_MOQ_SRC(o);
   GST_OBJECT_LOCK(self);
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
-  if (id >= PROP_URI && id <= PROP_RELAY) {
+  if (id >= PROP_URI && id <= PROP_FALLBACK_URIS) {
     self->common->get(id - PROP_URI, v, conn.get());
   } else switch (id) {
     case PROP_TRACK: g_value_set_string(v, self->track); break;

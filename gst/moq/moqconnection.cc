@@ -271,6 +271,23 @@ std::shared_ptr<Connection> Connection::create(const Settings& s, EventCallback 
     *error = "property 'relay' (attach to an in-process moqrelay) excludes mode=listener";
     return nullptr;
   }
+  if (!c->settings_.fallback_uris.empty() && (c->settings_.mode == Mode::kListener || !c->settings_.relay.empty())) {
+    *error = "property 'fallback-uris' is for callers connecting over the network";
+    return nullptr;
+  }
+  for (const std::string& f : c->settings_.fallback_uris) {
+    std::string why;
+    auto fp = parse_uri(f, &why);
+    if (!fp) {
+      *error = "property 'fallback-uris': " + why;
+      return nullptr;
+    }
+    if (fp->ns != c->uri_.ns) {
+      *error = "property 'fallback-uris': " + f + " names another namespace than the uri (" +
+               wire::to_string(fp->ns) + " vs " + wire::to_string(c->uri_.ns) + ")";
+      return nullptr;
+    }
+  }
   c->events_ = std::move(events);
   c->handler_ = std::make_unique<Handler>(*c);
   if (!c->start(error)) return nullptr;
@@ -352,7 +369,8 @@ std::unique_ptr<Client> Connection::connect_client(std::string* error) {
   }
   if (!settings_.auth_token.empty()) cc.auth_token = settings_.auth_token;
   // The namespace lives in the URI path; the MoQT PATH option gets the endpoint part only.
-  return Client::connect(*loop_, settings_.uri.substr(0, settings_.uri.find('?')), cc, handler_.get(), &registry_, error);
+  const std::string& uri = current_uri();
+  return Client::connect(*loop_, uri.substr(0, uri.find('?')), cc, handler_.get(), &registry_, error);
 }
 
 bool Connection::will_reconnect() const {
@@ -365,7 +383,9 @@ void Connection::schedule_reconnect() {
     std::lock_guard<std::mutex> l(mu_);
     ++reconnects_;
   }
-  if (events_) events_("reconnecting", "in " + std::to_string(backoff_.count()) + " ms");
+  // With fallbacks, the next relay of the list: the one just lost may be down for good.
+  if (!settings_.fallback_uris.empty()) uri_index_ = (uri_index_ + 1) % (settings_.fallback_uris.size() + 1);
+  if (events_) events_("reconnecting", "to " + current_uri() + " in " + std::to_string(backoff_.count()) + " ms");
   loop_->add_timer(backoff_, [this] {
     if (stopping_) return;
     std::string err;
@@ -587,6 +607,7 @@ void CommonProps::set(guint index, const GValue* v) {
     case 10: reconnect = g_value_get_boolean(v); break;
     case 11: auth_token = str(); break;
     case 12: relay = str(); break;
+    case 13: fallback_uris = str(); break;
     default: break;  // read-only
   }
 }
@@ -609,6 +630,7 @@ void CommonProps::get(guint index, GValue* v, const Connection* conn) const {
     case 10: g_value_set_boolean(v, reconnect); break;
     case 11: str(auth_token); break;
     case 12: str(relay); break;
+    case 13: str(fallback_uris); break;
     default: break;
   }
 }
@@ -625,6 +647,12 @@ Settings CommonProps::settings() const {
   s.reconnect = reconnect;
   s.auth_token = auth_token;
   s.relay = relay;
+  gchar** parts = g_strsplit(fallback_uris.c_str(), ",", -1);
+  for (gchar** p = parts; p && *p; ++p) {
+    std::string u = g_strstrip(*p);
+    if (!u.empty()) s.fallback_uris.push_back(u);
+  }
+  g_strfreev(parts);
   return s;
 }
 

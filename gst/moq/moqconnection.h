@@ -34,6 +34,9 @@ struct Settings {
   std::string auth_token;
   bool reconnect = true;      // caller: re-establish a lost session with backoff (?reconnect=false: error)
   std::string relay;          // attach to the moqrelay of this name in this process (no network)
+  // Caller: other relays serving the same namespace; a lost session is re-established at the
+  // next one of uri, fallbacks... in turn (failover in a relay cluster).
+  std::vector<std::string> fallback_uris;
 
   // Applies the URI's query (mode=listener, tls-insecure=true, tls-pin=HEX, draft=16, ...) on
   // top of the properties. Unknown keys are errors naming the key.
@@ -42,11 +45,12 @@ struct Settings {
 
 // The properties moqsink and moqsrc share, in the order gst_moq_install_common_properties()
 // installs them: uri, mode, cert-file, key-file, tls-pin, tls-insecure, draft, the read-only
-// port, cert-sha256, stats, then reconnect, auth-token, relay. Accessed under the element's object lock.
+// port, cert-sha256, stats, then reconnect, auth-token, relay, fallback-uris. Accessed under the
+// element's object lock.
 class Connection;
 struct CommonProps {
-  static constexpr guint kCount = 13;
-  std::string uri, cert_file, key_file, tls_pin, auth_token, relay;
+  static constexpr guint kCount = 14;
+  std::string uri, cert_file, key_file, tls_pin, auth_token, relay, fallback_uris;  // comma-separated
   Mode mode = Mode::kCaller;
   bool tls_insecure = false;
   bool reconnect = true;
@@ -125,6 +129,7 @@ class Connection {
   // Loop thread: the caller's client session, and getting it back after a loss.
   std::unique_ptr<moqt::session::Client> connect_client(std::string* error);
   bool will_reconnect() const;
+  const std::string& current_uri() const { return uri_index_ == 0 ? settings_.uri : settings_.fallback_uris[uri_index_ - 1]; }
   void schedule_reconnect();
   void publish_track(const std::shared_ptr<moqt::session::TrackPublisher>& t);
   // Attached to an in-process relay (loop thread): subscribe `sub` there, waiting a bounded time
@@ -138,6 +143,7 @@ class Connection {
 
   Settings settings_;
   ParsedUri uri_;
+  size_t uri_index_ = 0;  // 0: settings_.uri, i: fallback_uris[i - 1] (loop thread)
   EventCallback events_;
   std::unique_ptr<moqt::quic::EventLoop> own_loop_;  // null when attached to a relay's
   moqt::quic::EventLoop* loop_ = nullptr;            // ours or the relay's

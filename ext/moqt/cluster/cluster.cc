@@ -93,23 +93,24 @@ std::optional<TrackNamespace> decode_namespace(const std::string& s) {
   return ns;
 }
 
+bool Cluster::check(const ClusterConfig& cfg, std::string* error, std::string* field) {
+  auto bad = [&](const char* f, std::string why) {
+    *error = std::move(why);
+    if (field) *field = f;
+    return false;
+  };
+  if (!valid_node_id(cfg.node_id))
+    return bad("node_id", "node id '" + cfg.node_id + "' must be 1-64 characters of A-Z a-z 0-9 . _ -");
+  if (cfg.advertise.rfind("moqt://", 0) != 0 && cfg.advertise.rfind("https://", 0) != 0)
+    return bad("advertise", "advertise address '" + cfg.advertise + "' must be a moqt:// or https:// URL");
+  if (cfg.advertise.find(' ') != std::string::npos) return bad("advertise", "advertise address must not contain spaces");
+  if (cfg.ttl < std::chrono::milliseconds(300)) return bad("ttl", "cluster ttl must be at least 300 ms");
+  if (!RedisAddress::parse(cfg.redis, error)) return bad("redis", *error);
+  return true;
+}
+
 std::unique_ptr<Cluster> Cluster::create(quic::EventLoop& loop, ClusterConfig cfg, std::string* error) {
-  if (!valid_node_id(cfg.node_id)) {
-    *error = "node id '" + cfg.node_id + "' must be 1-64 characters of A-Z a-z 0-9 . _ -";
-    return nullptr;
-  }
-  if (cfg.advertise.rfind("moqt://", 0) != 0 && cfg.advertise.rfind("https://", 0) != 0) {
-    *error = "advertise address '" + cfg.advertise + "' must be a moqt:// or https:// URL";
-    return nullptr;
-  }
-  if (cfg.advertise.find(' ') != std::string::npos) {
-    *error = "advertise address must not contain spaces";
-    return nullptr;
-  }
-  if (cfg.ttl < std::chrono::milliseconds(300)) {
-    *error = "cluster ttl must be at least 300 ms";
-    return nullptr;
-  }
+  if (!check(cfg, error)) return nullptr;
   auto addr = RedisAddress::parse(cfg.redis, error);
   if (!addr) return nullptr;
   RedisOptions ro;

@@ -67,6 +67,9 @@ class Cluster {
  public:
   // Checks the configuration (node id, advertise URL, Redis URL; resolves the Redis host).
   static std::unique_ptr<Cluster> create(quic::EventLoop& loop, ClusterConfig cfg, std::string* error);
+  // The same checks without creating anything; `*field` names what is wrong ("redis", "node_id",
+  // "advertise", "ttl").
+  static bool check(const ClusterConfig& cfg, std::string* error, std::string* field = nullptr);
   ~Cluster();
 
   // Connects, registers this node and keeps everything renewed until destroyed.

@@ -73,6 +73,9 @@ struct Relay::Track {
   bool pushed = false;                 // the publisher PUBLISHed it
   UpLink* via = nullptr;               // pulled through another relay (request_id: its handle there)
   bool resolving = false;              // waiting for the cluster's answer: where is its origin
+  bool orphan = false;                 // its cluster origin went away; looking for the next one
+  std::string lost_node;               // the node it was lost from
+  quic::EventLoop::TimePoint give_up{};
   std::shared_ptr<LoopLink> link;      // mirrored from another loop of the group (relay link_shard)
   size_t link_shard = 0;
   bool ready = false;
@@ -455,6 +458,27 @@ void Relay::serve_waiting(std::vector<Answer> waiting, const std::shared_ptr<Tra
 
 session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackName& name) {
   const TrackKey key{name.ns, name.name};
+  if (auto it = tracks_.find(key); it != tracks_.end() && it->second->orphan) {
+    // Failover: the publisher came back here; its track goes on for the viewers still watching.
+    Track& t = *it->second;
+    if (t.request_id && t.via && t.via->client) t.via->client->unsubscribe(*t.request_id);
+    t.orphan = false;
+    t.source = &p;
+    t.pushed = true;
+    t.ready = true;
+    t.via = nullptr;
+    t.request_id.reset();
+    retired_ups_.push_back(std::move(t.up));
+    attach_upstream(t);
+    if (retired_ups_.size() == 1)
+      loop_.add_timer(std::chrono::nanoseconds(0), [this, alive = alive_] {
+        if (*alive) retired_ups_.clear();
+      });
+    log("track " + wire::to_string(name) + " resumed: its publisher PUBLISHed it here (session " +
+        std::to_string(p.id) + ")");
+    add_namespace(p.id, name.ns);
+    return t.up.get();
+  }
   std::vector<Answer> waiting = take_over(key, "session " + std::to_string(p.id));
   if (tracks_.size() >= cfg_.max_tracks) {
     log("PUBLISH of " + wire::to_string(name) + " refused: max-tracks reached");
@@ -696,6 +720,10 @@ void Relay::upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t
   if (it == tracks_.end()) return;
   Track& t = *it->second;
   if (e == UpstreamTrack::Event::kReady) {
+    if (t.orphan) {
+      t.orphan = false;
+      log("track " + wire::to_string(t.name) + " resumed from " + (t.via ? t.via->node : "a local publisher"));
+    }
     t.ready = true;
     std::vector<Answer> waiting = std::move(t.waiting);
     std::shared_ptr<TrackPublisher> pub = t.pub;
@@ -705,6 +733,8 @@ void Relay::upstream_event(const TrackKey& key, UpstreamTrack::Event e, uint64_t
       subscribers_changed(key, again->second->pub->subscriber_count());
     return;
   }
+  // A cluster-pulled track that lost its origin (or whose next origin is not ready yet) waits.
+  if (t.orphan || (e == UpstreamTrack::Event::kLost && t.ready)) return orphan(key, reason);
   // Failed or ended: whoever waits hears it; the track goes (its subscribers got PUBLISH_DONE).
   std::vector<Answer> waiting = std::move(t.waiting);
   t.request_id.reset();  // nothing to unsubscribe
@@ -746,6 +776,7 @@ void Relay::retire(const TrackKey& key) {
   if (t->linger) loop_.cancel_timer(std::exchange(t->linger, 0));
   if (t->request_id && t->source) t->source->s.unsubscribe(*t->request_id);
   if (t->request_id && t->via && t->via->client) t->via->client->unsubscribe(*t->request_id);
+  if (t->orphan) t->pub->finish(session::TrackEnd::kPublisherGone);
   if (t->via) link_unused(*t->via);
   if (t->link) {
     t->link->close();
@@ -1216,9 +1247,86 @@ bool Relay::subscribe_via(Track& t, UpLink& l) {
   if (!l.client) return false;
   session::SubscribeOptions so;  // LargestObject, the publisher's group order
   t.via = &l;
+  if (l.cluster()) t.up->set_keep_open(true);  // failover: its viewers outlive the origin
   t.request_id = l.client->subscribe(t.name, so, t.up.get());
   if (l.idle) loop_.cancel_timer(std::exchange(l.idle, 0));
   return t.request_id.has_value();
+}
+
+void Relay::orphan(const TrackKey& key, const std::string& why) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end()) return;
+  Track& t = *it->second;
+  const auto now = quic::EventLoop::now();
+  if (!t.orphan) {
+    t.orphan = true;
+    t.give_up = now + cfg_.cluster_failover;
+    t.lost_node = t.via ? t.via->node : "";
+    log("track " + wire::to_string(t.name) + " lost its origin" + (t.lost_node.empty() ? "" : " (" + t.lost_node + ")") +
+        (why.empty() ? "" : ": " + why) + "; its " + std::to_string(t.pub->subscriber_count()) +
+        " viewers wait while the cluster finds the next one");
+  }
+  // The old handler may be the caller: it goes on the next turn, a fresh one takes over.
+  UpLink* old = t.via;
+  t.via = nullptr;
+  t.source = nullptr;
+  t.request_id.reset();
+  retired_ups_.push_back(std::move(t.up));
+  attach_upstream(t);
+  t.up->set_keep_open(true);
+  if (retired_ups_.size() == 1)
+    loop_.add_timer(std::chrono::nanoseconds(0), [this, alive = alive_] {
+      if (*alive) retired_ups_.clear();
+    });
+  if (old) link_unused(*old);
+  loop_.add_timer(std::chrono::milliseconds(250), [this, alive = alive_, key] {
+    if (*alive) recover(key);
+  });
+}
+
+void Relay::recover(const TrackKey& key) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end() || !it->second->orphan || it->second->request_id) return;
+  Track& t = *it->second;
+  if (quic::EventLoop::now() > t.give_up) {
+    log("track " + wire::to_string(t.name) + ": no new origin within " + std::to_string(cfg_.cluster_failover.count()) +
+        " ms; its viewers get PUBLISH_DONE");
+    return retire(key);
+  }
+  auto again = [this, key] {
+    loop_.add_timer(std::chrono::milliseconds(250), [this, alive = alive_, key] {
+      if (*alive) recover(key);
+    });
+  };
+  // The publisher may have come back to this very relay.
+  const std::optional<SourceId> src = namespaces_.route(key.first);
+  if (src && sources_.count(*src) && !(upstream_ && *src == upstream_->id)) {
+    Peer* p = sources_[*src];
+    t.source = p;
+    t.request_id = p->s.subscribe(t.name, session::SubscribeOptions{}, t.up.get());
+    if (!t.request_id) again();
+    return;  // still an orphan until the answer (upstream_event)
+  }
+  if (!cluster_) return again();
+  cluster_->lookup(key.first, [this, alive = alive_, key, again](std::optional<cluster::NodeInfo> n,
+                                                                const std::string&) {
+    if (!*alive) return;
+    auto it = tracks_.find(key);
+    if (it == tracks_.end() || !it->second->orphan || it->second->request_id) return;
+    Track& t = *it->second;
+    // The dead relay's lease lasts up to a ttl: until it lapses, Redis still names it.
+    if (!n || n->id == cfg_.cluster.node_id) return again();
+    if (n->id == t.lost_node) {
+      auto l = links_.find(n->url);
+      if (l == links_.end() || !l->second->ready) return again();
+    }
+    UpLink* l = link_to(n->url, n->id);
+    if (!l || !subscribe_via(t, *l)) {
+      t.request_id.reset();
+      return again();
+    }
+    log("track " + wire::to_string(t.name) + ": trying its next origin " + n->id + " (" + n->url + ")");
+  });
 }
 
 Relay::UpLink* Relay::link_to(const std::string& url, const std::string& node) {
@@ -1258,11 +1366,22 @@ void Relay::link_unused(UpLink& l) {
 
 // --- drain -----------------------------------------------------------------------------------
 
+void Relay::cluster_goaway_target(std::function<void(std::string)> done) {
+  if (!cluster_) return done("");
+  cluster_->members([this, alive = alive_, done](std::vector<cluster::NodeInfo> all, const std::string&) {
+    if (!*alive) return done("");
+    for (const cluster::NodeInfo& n : all)  // least loaded first
+      if (n.id != cfg_.cluster.node_id) return done(n.url);
+    done("");
+  });
+}
+
 void Relay::drain(const std::string& new_uri, std::chrono::milliseconds grace, std::function<void()> done) {
   draining_ = true;
   server_->stop_accepting();  // a client following the GOAWAY here must find the door closed
+  const std::string wt_uri = new_uri.rfind("moqt://", 0) == 0 ? "https://" + new_uri.substr(7) : new_uri;
   for (Session* s : server_->sessions())
-    if (s->ready()) s->goaway(new_uri, std::chrono::milliseconds(0));
+    if (s->ready()) s->goaway(s->webtransport() ? wt_uri : new_uri, std::chrono::milliseconds(0));
   drain_deadline_ = std::chrono::steady_clock::now() + grace;
   drain_done_ = std::move(done);
   check_drain();

@@ -69,6 +69,11 @@ struct RelayConfig {
   cluster::ClusterConfig cluster;
   session::ClientConfig cluster_client;
   std::chrono::milliseconds cluster_link_linger{5000};  // an unused relay-to-relay session stays
+  // Failover: a track pulled from another relay of the cluster whose origin went away (the relay
+  // died, the publisher left without ending the track) stays open this long for its viewers
+  // while the relay looks for its next origin (a publisher reconnecting elsewhere); they see the
+  // missing groups as a gap, not an end.
+  std::chrono::milliseconds cluster_failover{15000};
 };
 
 // What the relay tells its front end (the moqrelay element posts these on the bus).
@@ -166,8 +171,12 @@ class Relay : public session::TrackSource {
     if (upstream_) watch_upstream(prefix);
   }
 
+  // Cluster: the least loaded other live relay's URL ("" if none, or no cluster), for GOAWAY.
+  void cluster_goaway_target(std::function<void(std::string)> done);
   // Sends GOAWAY (naming `new_uri`, "" = reconnect here) to every session (and to any that
   // connects meanwhile); `done` runs once all have left, or after `grace`, when the rest is closed.
+  // A moqt:// URI is given to WebTransport sessions as the https:// of the same address (one
+  // port serves both).
   void drain(const std::string& new_uri, std::chrono::milliseconds grace, std::function<void()> done);
 
   // session::TrackSource
@@ -222,6 +231,10 @@ class Relay : public session::TrackSource {
   UpLink* link_to(const std::string& url, const std::string& node);
   void link_unused(UpLink& l);
   void start_cluster();
+  // Failover (cluster-pulled tracks): the origin is lost; look for the next one until found or
+  // cluster_failover has passed.
+  void orphan(const TrackKey& key, const std::string& why);
+  void recover(const TrackKey& key);
   // Group: the track from relay `shard` of this process, mirrored here through a LoopLink.
   void subscribe_mirror(size_t shard, const wire::FullTrackName& name, Answer answer);
   void mirror_event(const TrackKey& key, LinkEvent& e);
@@ -265,6 +278,7 @@ class Relay : public session::TrackSource {
   SourceId next_source_ = 1;
   std::map<TrackKey, std::unique_ptr<Track>> tracks_;
   std::vector<std::unique_ptr<Track>> retired_;  // destroyed on the next loop turn
+  std::vector<std::unique_ptr<UpstreamTrack>> retired_ups_;  // replaced upstream handlers, likewise
   std::vector<std::unique_ptr<Held>> held_;
   std::map<std::string, std::unique_ptr<UpLink>> links_;  // sessions to other relays, by URL
   UpLink* upstream_ = nullptr;                            // the configured upstream (in links_)

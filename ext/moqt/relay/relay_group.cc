@@ -1,5 +1,7 @@
 #include "moqt/relay/relay_group.h"
 
+#include <future>
+
 #include <thread>
 
 namespace moqt::relay {
@@ -154,6 +156,17 @@ void RelayGroup::namespace_changed(size_t from, const TrackNamespace& ns, bool a
       if (sh->relay) sh->relay->mirror_namespace(from, ns, active);
     });
   }
+}
+
+std::string RelayGroup::cluster_goaway_target(std::chrono::milliseconds timeout) {
+  auto p = std::make_shared<std::promise<std::string>>();
+  Shard* sh = shards_.at(0).get();
+  sh->loop->post([sh, p] {
+    if (!sh->relay) return p->set_value("");
+    sh->relay->cluster_goaway_target([p](std::string url) { p->set_value(std::move(url)); });
+  });
+  auto f = p->get_future();
+  return f.wait_for(timeout) == std::future_status::ready ? f.get() : "";
 }
 
 void RelayGroup::track_changed(size_t from, const wire::FullTrackName& name, bool active) {

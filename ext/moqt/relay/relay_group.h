@@ -43,6 +43,9 @@ class RelayGroup : public LoopPeers {
   void drain(const std::string& new_uri, std::chrono::milliseconds grace);
   // The same without waiting: `done` runs (on some loop's thread) once every loop has drained.
   void drain_async(const std::string& new_uri, std::chrono::milliseconds grace, std::function<void()> done);
+  // Cluster: the least loaded other live relay (asked on relay 0's loop, waiting at most
+  // `timeout`); "" if none.
+  std::string cluster_goaway_target(std::chrono::milliseconds timeout);
   // Destroys the relays (their sessions close); the loops keep running until the group goes, so
   // in-process attachments can still post to loop 0.
   void stop();

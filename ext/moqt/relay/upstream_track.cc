@@ -29,14 +29,23 @@ void UpstreamTrack::on_subscribe_ok(const session::SubscribeResult&) {
 
 void UpstreamTrack::on_subscribe_error(uint64_t code, const std::string& reason) {
   done_ = true;
-  track_->finish(TrackEnd::kPublisherGone);
+  if (keep_open_ && subscribed_) {
+    if (listener_) listener_(Event::kLost, code, reason);
+    return;
+  }
+  if (!keep_open_) track_->finish(TrackEnd::kPublisherGone);
   if (listener_) listener_(Event::kFailed, code, reason);
 }
 
 void UpstreamTrack::on_done(uint64_t status, const std::string& reason) {
   done_ = true;
   // TRACK_ENDED / SUBSCRIPTION_ENDED end it for everyone; anything else means the source went.
-  track_->finish(status == 0x2 || status == 0x3 ? TrackEnd::kTrackEnded : TrackEnd::kPublisherGone);
+  const bool ended = status == 0x2 || status == 0x3;
+  if (keep_open_ && !ended) {
+    if (listener_) listener_(Event::kLost, status, reason);
+    return;
+  }
+  track_->finish(ended ? TrackEnd::kTrackEnded : TrackEnd::kPublisherGone);
   if (listener_) listener_(Event::kEnded, status, reason);
 }
 

@@ -25,11 +25,16 @@ class UpstreamTrack : public session::SubscriptionHandler {
   // What the owner hears: the upstream answered (kReady / kFailed with the upstream's code) or
   // the subscription ended (kEnded; the track is finished by then). Called from the upstream
   // session's callbacks: the owner must not destroy this object inside the call.
-  enum class Event { kReady, kFailed, kEnded };
+  // kLost: with keep_open, the subscription ended without the track ending (the source's session
+  // or relay went away, GOING_AWAY): the track stays open for another source to continue it.
+  enum class Event { kReady, kFailed, kEnded, kLost };
   using Listener = std::function<void(Event, uint64_t code, const std::string& reason)>;
   void set_listener(Listener l) { listener_ = std::move(l); }
 
   const std::shared_ptr<session::TrackPublisher>& track() const { return track_; }
+  // Cluster failover: a lost subscription does not finish the track (its viewers wait for the
+  // track's next origin); only TRACK_ENDED / SUBSCRIPTION_ENDED do.
+  void set_keep_open(bool k) { keep_open_ = k; }
   bool subscribed() const { return subscribed_; }
   bool done() const { return done_; }
   uint64_t objects_in() const { return objects_in_; }
@@ -45,7 +50,7 @@ class UpstreamTrack : public session::SubscriptionHandler {
  private:
   std::shared_ptr<session::TrackPublisher> track_;
   Listener listener_;
-  bool subscribed_ = false, done_ = false;
+  bool subscribed_ = false, done_ = false, keep_open_ = false;
   uint64_t objects_in_ = 0, bytes_in_ = 0, objects_refused_ = 0;
 };
 
