@@ -65,7 +65,7 @@ if [ ! -f build-tsan/build.ninja ]; then
   meson setup build-tsan --buildtype=debugoptimized -Dsanitizers=thread -Dtools=disabled -Dbrowser_tests=disabled \
     >/tmp/moq-gst-tsan.log 2>&1 || { cat /tmp/moq-gst-tsan.log; exit 1; }
 fi
-TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MESON_TEST_SUITES="--suite quic --suite webtransport --suite session --suite relay" \
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MESON_TEST_SUITES="--suite quic --suite webtransport --suite session --suite relay --suite cluster" \
   run_suite build-tsan "transport and session tests under ThreadSanitizer (build-tsan/)"
 
 # 3. Fuzzing (clang + libFuzzer).

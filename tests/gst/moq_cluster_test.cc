@@ -1,0 +1,287 @@
+// The GStreamer elements on a relay cluster: three moqt-relay processes on 127.0.0.11, .12 and .13
+// (distinct loopback addresses, as distinct hosts) sharing one redis-server started for the test.
+// An x264 + Opus moqsink publishing on relay A is decoded by moqsrc viewers on B and C, and A
+// carries one subscription per track for each of B and C whatever their viewers (read from A's
+// Prometheus metrics). Then A is SIGKILLed mid-stream: the publisher (fallback-uris) moves to B,
+// the viewers on C keep their sessions and decode again; the longest gap is measured and printed.
+#include <arpa/inet.h>
+#include <gio/gio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../common/redis_server.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using moqt::test::RedisServer;
+
+uint16_t free_udp_port(const std::string& ip) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// One moqt-relay process of the cluster.
+struct Relay {
+  std::string id, ip;
+  uint16_t port = 0, metrics_port = 0;
+  GPid pid = 0;
+  Relay(const std::string& node, const std::string& addr, const std::string& redis) : id(node), ip(addr) {
+    const char* bin = g_getenv("MOQT_RELAY");
+    if (!bin) return;
+    port = free_udp_port(ip);
+    std::vector<std::string> args = {bin, "--listen", ip + ":" + std::to_string(port), "--loops", "1",
+                                     "--drain-ms", "300", "--idle-timeout-ms", "2000", "--metrics", "127.0.0.1:0",
+                                     "--cluster", redis, "--node-id", id, "--advertise", url("moqt", ""),
+                                     "--cluster-insecure", "--cluster-ttl-ms", "1000"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    gint out = -1;
+    GError* err = nullptr;
+    if (!g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DEFAULT, nullptr, nullptr, &pid, nullptr,
+                                  &out, nullptr, &err)) {
+      ADD_FAILURE() << "spawn moqt-relay: " << err->message;
+      g_error_free(err);
+      return;
+    }
+    FILE* f = fdopen(out, "r");
+    char line[512] = {};
+    if (f && std::fgets(line, sizeof line, f)) {
+      if (const char* p = std::strstr(line, "\"metrics_port\":")) metrics_port = uint16_t(std::atoi(p + 15));
+    }
+    if (f) std::fclose(f);
+    EXPECT_GT(metrics_port, 0) << "moqt-relay " << id << " did not start: " << line;
+  }
+  ~Relay() { stop(SIGTERM); }
+  void stop(int sig) {
+    if (!pid) return;
+    kill(pid, sig);
+    int status = 0;
+    for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(50ms);
+    if (waitpid(pid, &status, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+    g_spawn_close_pid(pid);
+    pid = 0;
+  }
+  std::string url(const char* scheme, const std::string& path) const {
+    return std::string(scheme) + "://" + ip + ":" + std::to_string(port) + "/" + path;
+  }
+  // A value from its Prometheus metrics (-1 if it cannot be read).
+  long metric(const std::string& name) const {
+    GSocketClient* client = g_socket_client_new();
+    GSocketConnection* conn = g_socket_client_connect_to_host(client, "127.0.0.1", metrics_port, nullptr, nullptr);
+    g_object_unref(client);
+    if (!conn) return -1;
+    const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    GOutputStream* os = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    g_output_stream_write_all(os, req.data(), req.size(), nullptr, nullptr, nullptr);
+    GInputStream* is = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+    std::string body;
+    char buf[4096];
+    gssize n;
+    while ((n = g_input_stream_read(is, buf, sizeof buf, nullptr, nullptr)) > 0) body.append(buf, size_t(n));
+    g_object_unref(conn);
+    const size_t at = body.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::atol(body.c_str() + at + name.size() + 2);
+  }
+};
+
+GstElement* launch(const std::string& desc) {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  EXPECT_TRUE(p) << desc << ": " << (err ? err->message : "?");
+  if (err) g_error_free(err);
+  if (p) {
+    EXPECT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  }
+  return p;
+}
+
+void destroy(GstElement* p) {
+  if (!p) return;
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+}
+
+std::string bus_errors(GstElement* p) {
+  std::string text;
+  GstBus* bus = gst_element_get_bus(p);
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+    GError* e = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_error(m, &e, &dbg);
+    text += std::string(e->message) + " (" + (dbg ? dbg : "") + ") ";
+    g_error_free(e);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return text;
+}
+
+// Decoded video frames of one viewer with their arrival times (appsink callback thread).
+struct Frames {
+  std::mutex mu;
+  std::vector<Clock::time_point> at;
+  size_t count() {
+    std::lock_guard<std::mutex> l(mu);
+    return at.size();
+  }
+  static GstFlowReturn on_sample(GstAppSink* sink, gpointer self) {
+    GstSample* s = gst_app_sink_pull_sample(sink);
+    if (s) gst_sample_unref(s);
+    auto* f = static_cast<Frames*>(self);
+    std::lock_guard<std::mutex> l(f->mu);
+    f->at.push_back(Clock::now());
+    return GST_FLOW_OK;
+  }
+  // The longest time without a frame after `from`.
+  std::chrono::milliseconds longest_gap_after(Clock::time_point from) {
+    std::lock_guard<std::mutex> l(mu);
+    Clock::time_point last = from;
+    std::chrono::milliseconds gap{0};
+    for (auto t : at) {
+      if (t < from) continue;
+      gap = std::max(gap, std::chrono::duration_cast<std::chrono::milliseconds>(t - last));
+      last = t;
+    }
+    return gap;
+  }
+};
+
+struct Viewer {
+  GstElement* p = nullptr;
+  Frames frames;
+  explicit Viewer(const std::string& uri) {
+    p = launch("moqsrc name=r uri=\"" + uri + "\" r.src_video ! queue ! h264parse ! avdec_h264 ! "
+               "appsink name=v sync=false emit-signals=false max-buffers=100 drop=true "
+               "r.src_audio ! queue ! opusdec ! fakesink sync=false");
+    if (!p) return;
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "v");
+    GstAppSinkCallbacks cb{};
+    cb.new_sample = Frames::on_sample;
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, &frames, nullptr);
+    gst_object_unref(sink);
+  }
+  ~Viewer() { destroy(p); }
+};
+
+std::string publisher(const std::string& uri, const std::string& fallbacks) {
+  return "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+         "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+         "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s uri=\"" + uri + "\" fallback-uris=\"" +
+         fallbacks + "\" audiotestsrc is-live=true ! audioconvert ! opusenc ! s.";
+}
+
+struct ClusterTest : ::testing::Test {
+  std::unique_ptr<RedisServer> redis;
+  std::deque<Relay> relays;
+  void SetUp() override {
+    if (!g_getenv("MOQT_RELAY")) GTEST_SKIP() << "moqt-relay not built here (MOQT_RELAY unset)";
+    redis = std::make_unique<RedisServer>();
+    ASSERT_TRUE(redis->running()) << "redis-server did not start";
+    const char* ids[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; ++i) relays.emplace_back(ids[i], "127.0.0." + std::to_string(11 + i), redis->url());
+    for (Relay& r : relays) ASSERT_GT(r.metrics_port, 0);
+    for (Relay& r : relays) {
+      const auto end = Clock::now() + 10s;
+      while (r.metric("moqt_relay_cluster_connected") != 1 && Clock::now() < end) std::this_thread::sleep_for(50ms);
+      ASSERT_EQ(r.metric("moqt_relay_cluster_connected"), 1) << r.id << " did not join the cluster";
+    }
+  }
+  Relay& A() { return relays[0]; }
+  Relay& B() { return relays[1]; }
+  Relay& C() { return relays[2]; }
+};
+
+TEST_F(ClusterTest, PublishedOnOneRelayDecodedOnTheOthersOneSubscriptionPerTrackEach) {
+  GstElement* pub = launch(publisher(A().url("moqt", "live/show?tls-insecure=true&draft=18"), ""));
+  std::this_thread::sleep_for(500ms);  // announced on A, then known on B and C through Redis
+  std::deque<Viewer> viewers;
+  for (int i = 0; i < 2; ++i) viewers.emplace_back(B().url(i ? "https" : "moqt", "live/show?tls-insecure=true"));
+  for (int i = 0; i < 2; ++i) viewers.emplace_back(C().url(i ? "moqt" : "https", "live/show?tls-insecure=true&draft=16"));
+  const auto end = Clock::now() + 20s;
+  auto all = [&] {
+    for (auto& v : viewers)
+      if (v.frames.count() < 60) return false;
+    return true;
+  };
+  while (!all() && Clock::now() < end) std::this_thread::sleep_for(50ms);
+  for (size_t i = 0; i < viewers.size(); ++i)
+    EXPECT_GE(viewers[i].frames.count(), 60u) << "viewer " << i << ": " << bus_errors(viewers[i].p);
+  const long tracks = A().metric("moqt_relay_pushed_tracks");
+  EXPECT_GE(tracks, 2) << "video and audio (and the catalog) pushed to A";
+  EXPECT_EQ(A().metric("moqt_relay_downstream_subscriptions"), 2 * tracks)
+      << "one subscription per track for B and one for C, whatever their viewers";
+  EXPECT_EQ(B().metric("moqt_relay_cluster_links"), 1);
+  EXPECT_EQ(C().metric("moqt_relay_cluster_links"), 1);
+  EXPECT_EQ(bus_errors(pub), "");
+  viewers.clear();
+  destroy(pub);
+}
+
+TEST_F(ClusterTest, OriginRelayKilledPublisherMovesViewersResume) {
+  GstElement* pub = launch(publisher(A().url("moqt", "live/show?tls-insecure=true"),
+                                     B().url("moqt", "live/show?tls-insecure=true")));
+  std::this_thread::sleep_for(500ms);
+  Viewer on_c(C().url("moqt", "live/show?tls-insecure=true"));
+  Viewer on_c_wt(C().url("https", "live/show?tls-insecure=true&draft=16"));
+  auto wait_frames = [&](Viewer& v, size_t n, std::chrono::seconds limit) {
+    const auto end = Clock::now() + limit;
+    while (v.frames.count() < n && Clock::now() < end) std::this_thread::sleep_for(20ms);
+    return v.frames.count() >= n;
+  };
+  ASSERT_TRUE(wait_frames(on_c, 60, 20s)) << bus_errors(on_c.p);
+  ASSERT_TRUE(wait_frames(on_c_wt, 60, 20s)) << bus_errors(on_c_wt.p);
+
+  const auto killed = Clock::now();
+  A().stop(SIGKILL);
+  const size_t before = on_c.frames.count(), before_wt = on_c_wt.frames.count();
+  ASSERT_TRUE(wait_frames(on_c, before + 90, 30s)) << "decoding resumed on C: " << bus_errors(on_c.p);
+  ASSERT_TRUE(wait_frames(on_c_wt, before_wt + 90, 30s)) << bus_errors(on_c_wt.p);
+  const auto gap = on_c.frames.longest_gap_after(killed), gap_wt = on_c_wt.frames.longest_gap_after(killed);
+  std::printf("failover: relay A SIGKILLed; viewers on C resumed; longest gap %lld ms (raw QUIC viewer), %lld ms "
+              "(WebTransport viewer)\n",
+              (long long)gap.count(), (long long)gap_wt.count());
+  EXPECT_LT(gap, 15s);
+  EXPECT_EQ(bus_errors(on_c.p), "") << "the viewers kept their sessions";
+  EXPECT_EQ(bus_errors(on_c_wt.p), "");
+  EXPECT_EQ(bus_errors(pub), "") << "the publisher moved to B";
+  EXPECT_GE(B().metric("moqt_relay_pushed_tracks"), 2) << "the publisher now pushes to B";
+  destroy(pub);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gst_init(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
