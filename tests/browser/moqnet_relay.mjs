@@ -14,12 +14,15 @@
 // Usage: node moqnet_relay.mjs PATH/TO/moqt-relay PATH/TO/moqt-clock [DRAFT...]
 // GST_LAUNCH / GST_PLUGIN_PATH (set by meson) enable the moqsink cases. MOQNET_DEBUG=1 prints
 // the page console and the children's stderr live.
+import dgram from 'node:dgram';
+import net from 'node:net';
 import { moqnetVersion, pad2, protocolsFor, startHarness } from './moqnet_harness.mjs';
 
 const relayBin = process.argv[2];
 const clockBin = process.argv[3];
 const drafts = process.argv.length > 4 ? process.argv.slice(4).map(Number) : [14, 16, 18];
 const GST_LAUNCH = process.env.GST_LAUNCH;
+const REDIS_SERVER = process.env.REDIS_SERVER;  // set by meson when Debian's redis-server is there
 const h = await startHarness('moqnet_relay', { deadlineMs: 100_000 });
 const { openPage, evaluate, report } = h;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -216,6 +219,86 @@ async function moqsinkToBrowser(sinkDraft, browserDraft, keyInt = 15) {
   }
 }
 
+
+// (d) A relay cluster (docs/cluster.md): three moqt-relay processes on 127.0.0.11, .12, .13 and a
+// redis-server of our own. moqsink publishes on A; the browser watches on C, which pulls the
+// tracks from A over a relay-to-relay session it found through Redis.
+const freeUdpPort = (ip) => new Promise((resolve) => {
+  const s = dgram.createSocket('udp4');
+  s.bind(0, ip, () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+const freeTcpPort = () => new Promise((resolve) => {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+});
+async function startRedis() {
+  const port = await freeTcpPort();
+  const proc = h.spawnChild(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+                                          '--appendonly', 'no', '--loglevel', 'warning'], 'redis');
+  proc.proc.stdout.resume();  // its banner: not read, not piling up
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (ok) return { proc, url: `redis://127.0.0.1:${port}/0` };
+    if (Date.now() > end) { await h.stopChild(proc, 'SIGKILL', 2000); throw new Error('redis-server did not start'); }
+    await sleep(50);
+  }
+}
+async function moqsinkToBrowserThroughCluster(browserDraft) {
+  const name = `cluster: moqsink on relay A (127.0.0.11) -> Redis finds it -> relay C (127.0.0.13) -> browser draft-${browserDraft} watches`;
+  const want = 40;
+  await openPage();
+  const problems = [];
+  let redis, g, vid;
+  const relays = [];
+  try {
+    redis = await startRedis();
+    for (const [id, ip] of [['a', '127.0.0.11'], ['b', '127.0.0.12'], ['c', '127.0.0.13']]) {
+      const port = await freeUdpPort(ip);
+      const r = h.startListener(relayBin, ['--listen', `${ip}:${port}`, '--loops', '1', '--linger-ms', '500',
+        '--drain-ms', '300', '--cluster', redis.url, '--node-id', id, '--advertise', `moqt://${ip}:${port}/`,
+        '--cluster-insecure', '--cluster-ttl-ms', '1000'], `relay-${id}`);
+      await r.ready;
+      r.ip = ip;
+      relays.push(r);
+    }
+    const [a, , c] = relays;
+    g = h.startGst(GST_LAUNCH, ['videotestsrc', 'is-live=true', '!',
+      'video/x-raw,format=I420,width=320,height=240,framerate=30/1', '!',
+      'x264enc', 'tune=zerolatency', 'key-int-max=15', 'speed-preset=ultrafast', '!',
+      'video/x-h264,stream-format=byte-stream,alignment=au', '!',
+      'moqsink', `uri=moqt://${a.ip}:${a.info.port}/cam?tls-insecure=true&draft=18`], { listening: false });
+    await sessionsOpen(a, 1, 10_000);
+    await sleep(1000);  // A claims the namespace in Redis; C hears of it
+    vid = await evaluate((p) => window.moqSub(p), {
+      url: `https://${c.ip}:${c.info.port}/moq`, hash: c.info.sha256, protocols: protocolsFor(browserDraft), ns: 'cam',
+      track: 'video', want, timeoutMs: 10_000, binary: true }, 20_000);
+  } catch (e) {
+    problems.push(e.message);
+  }
+  if (g) await h.stopGst(g);
+  const logs = relays.map((r) => r.stderr);
+  for (const r of relays) await h.stopChild(r, 'SIGTERM', 3000);
+  if (redis) await h.stopChild(redis.proc, 'SIGTERM', 3000);
+  if (vid) {
+    if (!vid.ok) problems.push(`video: ${vid.log.join(' | ')}`);
+    if (vid.version !== `moq-transport-${browserDraft}`) problems.push(`browser negotiated ${vid.version}`);
+    if (vid.objects.length < want) problems.push(`only ${vid.objects.length} of ${want} video objects`);
+    const bad = vid.objects.find((o) => !/^(00000001|000001)/.test(o.head));
+    if (bad) problems.push(`group ${bad.group} object ${bad.index} is not an Annex B access unit: ${bad.head}`);
+    if (vid.objects.length && vid.objects[0].index !== 0) problems.push('the first group did not start at object 0');
+  }
+  const cLog = logs[2] || '';
+  if (!/cluster peer a \(moqt:\/\/127\.0\.0\.11:\d+\/\) connected/.test(cLog)) problems.push('C did not pull from A');
+  if (g) for (const l of h.gstErrors(g)) problems.push(`gst: ${l}`);
+  report(name, problems, vid && `${vid.version}; browser on C received ${vid.objects.length} video objects in groups ` +
+    `${uniq(vid.objects.map((o) => o.group)).join(',')}`);
+  if (problems.length) logs.forEach((l, i) => console.log(`  relay ${'abc'[i]} stderr:\n${l.trimEnd().replace(/^/gm, '    ')}`));
+}
+
 console.log(`moqnet_relay: chromium ${h.browser.version()}, @moq/net ${moqnetVersion()}, drafts ${drafts.join(', ')}`);
 for (const d of drafts) {
   await browserToClock(d, d);
@@ -226,6 +309,8 @@ if (GST_LAUNCH) {
   await moqsinkToBrowser(14, 18);
   await moqsinkToBrowser(18, 14);
   await moqsinkToBrowser(16, 18, 300);
+  if (REDIS_SERVER) await moqsinkToBrowserThroughCluster(18);
+  else h.gap('cluster: moqsink on A -> browser on C', 'redis-server not installed');
 } else {
   h.gap('moqsink -> relay -> browser across drafts', 'GST_LAUNCH / GST_PLUGIN_PATH not set (plugin not built)');
 }
