@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/redis_server.h"
+#include "moqt/relay/auth.h"
 #include "relay_fixture.h"
 
 namespace moqt::relay::test {
@@ -41,7 +42,9 @@ struct Node {
   std::mutex mu;
   std::vector<std::string> log;
 
-  void start(const std::string& node_id, const std::string& addr, const std::string& redis) {
+  // `auth`: relays require JWTs; `cluster_token`: what this relay presents to the others.
+  void start(const std::string& node_id, const std::string& addr, const std::string& redis,
+             std::shared_ptr<const Authorizer> auth = nullptr, const std::string& cluster_token = "") {
     id = node_id;
     ip = addr;
     loop.start("relay-" + id);
@@ -61,6 +64,8 @@ struct Node {
     cfg.cluster_client.verify = quic::VerifyMode::kInsecure;
     cfg.cluster_client.drafts = {Draft::k18};
     cfg.cluster_link_linger = std::chrono::milliseconds(500);
+    cfg.auth = auth;
+    if (!cluster_token.empty()) cfg.cluster_client.auth_token = cluster_token;
     loop.run_sync([&] {
       relay = Relay::start(loop, cfg, &err);
       if (relay)
@@ -110,12 +115,14 @@ struct ClusterRelayTest : ::testing::Test {
     view_loop.stop();
     pub_loop.stop();
   }
-  void SetUp() override {
-    ASSERT_TRUE(redis.running());
+  std::shared_ptr<const Authorizer> auth;  // set by a test before start_nodes()
+  std::string cluster_token;
+  void SetUp() override { ASSERT_TRUE(redis.running()); }
+  void start_nodes() {
     const char* ids[] = {"a", "b", "c"};
     for (int i = 0; i < 3; ++i) {
       nodes.emplace_back();
-      nodes.back().start(ids[i], "127.0.0." + std::to_string(11 + i), redis.url());
+      nodes.back().start(ids[i], "127.0.0." + std::to_string(11 + i), redis.url(), auth, cluster_token);
     }
     for (Node& n : nodes) ASSERT_TRUE(eventually([&] { return n.stats().cluster_connected; }));
   }
@@ -152,6 +159,7 @@ struct ClusterRelayTest : ::testing::Test {
 };
 
 TEST_F(ClusterRelayTest, PublisherOnOneRelayWatchedOnTheOthersThroughOneSubscriptionEach) {
+  start_nodes();
   auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
   announce(A(), Draft::k16, track);
   ASSERT_TRUE(eventually([&] { return B().stats().namespaces == 1 && C().stats().namespaces == 1; }))
@@ -203,6 +211,7 @@ TEST_F(ClusterRelayTest, PublisherOnOneRelayWatchedOnTheOthersThroughOneSubscrip
 }
 
 TEST_F(ClusterRelayTest, NamespacesAnnouncedAnywhereAreSeenEverywhereWithTheirEnds) {
+  start_nodes();
   NamespaceEvents ev14, ev18;
   Client* v14 = viewer(C(), Draft::k14, false, &ev14);
   Client* v18 = viewer(C(), Draft::k18, true, &ev18);
@@ -228,6 +237,7 @@ TEST_F(ClusterRelayTest, NamespacesAnnouncedAnywhereAreSeenEverywhereWithTheirEn
 }
 
 TEST_F(ClusterRelayTest, UnknownNamespaceIsRefused) {
+  start_nodes();
   Recorder r;
   Client* v = viewer(B(), Draft::k18, false);
   ASSERT_TRUE(on(view_loop, [&] { return v->subscribe({{"nobody"}, "x"}, SubscribeOptions{}, &r); }));
@@ -237,6 +247,7 @@ TEST_F(ClusterRelayTest, UnknownNamespaceIsRefused) {
 }
 
 TEST_F(ClusterRelayTest, RedisDownLocalDeliveryGoesOnRemoteLookupsFailThenRecover) {
+  start_nodes();
   auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
   announce(A(), Draft::k18, track);
   ASSERT_TRUE(eventually([&] { return B().stats().namespaces == 1; }));
@@ -277,6 +288,102 @@ TEST_F(ClusterRelayTest, RedisDownLocalDeliveryGoesOnRemoteLookupsFailThenRecove
       },
       10s))
       << "found again once the claims are back in Redis";
+  close_viewers();
+}
+
+
+// A relay told to drain sends its clients to the least loaded other live relay (from the
+// membership); a viewer moves there (GOAWAY) and keeps receiving the track.
+TEST_F(ClusterRelayTest, DrainSendsClientsToTheLeastLoadedRelay) {
+  start_nodes();
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  announce(A(), Draft::k18, track);  // A has a session more than C
+  ASSERT_TRUE(eventually([&] { return B().stats().namespaces == 1; }));
+  Recorder r;
+  Client* v = viewer(B(), Draft::k18, false);
+  ASSERT_TRUE(on(view_loop, [&] { return v->subscribe(kTrack, SubscribeOptions{}, &r); }));
+  ASSERT_TRUE(r.wait([&] { return r.ok; }));
+  pub_loop.run_sync([&] { track->write(make_object(0, 0)); });
+  ASSERT_TRUE(r.wait([&] { return r.objects.size() == 1; }));
+  // The load each relay reports reaches Redis within a second and a renewal.
+  std::string target;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto p = std::make_shared<std::promise<std::string>>();
+        B().loop.post([&, p] { B().relay->cluster_goaway_target([p](std::string u) { p->set_value(u); }); });
+        target = p->get_future().get();
+        return target == C().url(false);
+      },
+      5s))
+      << "least loaded other relay: C, got '" << target << "'";
+  B().loop.post([&] { B().relay->drain(target, 5s, [] {}); });
+  ASSERT_TRUE(eventually([&] { return on(view_loop, [&] { return v->stats().moves; }) == 1; }))
+      << "the viewer followed the GOAWAY to C";
+  pub_loop.run_sync([&] { track->write(make_object(1, 0)); });
+  ASSERT_TRUE(r.wait([&] { return r.objects.size() == 2; })) << "and still receives the track, through C";
+  EXPECT_EQ(r.objects.back().location.group, 1u);
+  EXPECT_GE(C().stats().downstream_subscriptions, 1u);
+  close_viewers();
+}
+
+// Relays that require JWTs: a relay-to-relay session presents the cluster token; a publisher
+// without a token registers nothing in the cluster; a viewer gets only what its token allows.
+TEST_F(ClusterRelayTest, TokensBetweenRelaysAndForClients) {
+  const std::string secret = "cluster-test-secret-0123456789abcdef";
+  std::string err;
+  auth = Authorizer::create(Authorizer::Alg::kHS256, secret, &err);
+  ASSERT_TRUE(auth) << err;
+  auto mint = [&](std::vector<std::string> pub, std::vector<std::string> sub) {
+    return Authorizer::mint(Authorizer::Alg::kHS256, secret, pub, sub, std::nullopt, &err).value_or("");
+  };
+  cluster_token = mint({}, {""});  // relays may subscribe to everything, publish nothing
+  start_nodes();
+
+  // Without a token nothing is published: no claim in Redis, so B cannot find it.
+  registries.push_back(std::make_unique<TrackRegistry>());
+  auto stray = std::make_shared<TrackPublisher>(FullTrackName{{"stray"}, "v"}, TrackOptions{});
+  pub_loop.run_sync([&] { registries.back()->add(stray); });
+  publishers.push_back(connect_client(pub_loop, A().url(false), Draft::k18, nullptr, registries.back().get()));
+  auto refused = std::make_shared<std::promise<uint64_t>>();
+  pub_loop.run_sync([&] {
+    publishers.back()->publish_namespace({"stray"}, [refused](bool ok, uint64_t c) { refused->set_value(ok ? 0 : c); });
+  });
+  EXPECT_EQ(refused->get_future().get(), 0x1u) << "UNAUTHORIZED";
+
+  // A publisher with a token on A; a viewer with a token on B: B pulls from A with the cluster token.
+  registries.push_back(std::make_unique<TrackRegistry>());
+  auto track = std::make_shared<TrackPublisher>(kTrack, TrackOptions{});
+  pub_loop.run_sync([&] { registries.back()->add(track); });
+  ClientConfig pc;
+  pc.verify = quic::VerifyMode::kInsecure;
+  pc.drafts = {Draft::k16};
+  pc.auth_token = mint({"live/show"}, {});
+  pub_loop.run_sync([&] {
+    publishers.push_back(Client::connect(pub_loop, A().url(false), pc, nullptr, registries.back().get(), &err));
+  });
+  ASSERT_TRUE(publishers.back()) << err;
+  auto ok = std::make_shared<std::promise<uint64_t>>();
+  pub_loop.run_sync([&] { publishers.back()->publish_namespace(kNs, [ok](bool g, uint64_t c) { ok->set_value(g ? 0 : c); }); });
+  ASSERT_EQ(ok->get_future().get(), 0u);
+  ASSERT_TRUE(eventually([&] { return B().stats().namespaces == 1; })) << "only the authorized namespace";
+
+  ClientConfig vc;
+  vc.verify = quic::VerifyMode::kInsecure;
+  vc.drafts = {Draft::k18};
+  vc.auth_token = mint({}, {"live"});
+  Recorder r, other;
+  view_loop.run_sync([&] { viewers.push_back(Client::connect(view_loop, B().url(true), vc, nullptr, nullptr, &err)); });
+  ASSERT_TRUE(viewers.back()) << err;
+  Client* v = viewers.back().get();
+  ASSERT_TRUE(on(view_loop, [&] { return v->subscribe(kTrack, SubscribeOptions{}, &r); }));
+  ASSERT_TRUE(on(view_loop, [&] { return v->subscribe({{"stray"}, "v"}, SubscribeOptions{}, &other); }));
+  ASSERT_TRUE(r.wait([&] { return r.ok || r.error; }));
+  ASSERT_FALSE(r.error) << *r.error;
+  pub_loop.run_sync([&] { track->write(make_object(0, 0)); });
+  ASSERT_TRUE(r.wait([&] { return r.objects.size() == 1; }));
+  ASSERT_TRUE(other.wait([&] { return other.ok || other.error; }));
+  EXPECT_EQ(other.error, std::optional<uint64_t>(0x1)) << "outside the viewer's token: UNAUTHORIZED";
+  EXPECT_EQ(A().stats().auth_refused, 1u) << "the relay-to-relay session was accepted";
   close_viewers();
 }
 
