@@ -319,10 +319,11 @@ TEST_F(ClusterRelayTest, DrainSendsClientsToTheLeastLoadedRelay) {
   B().loop.post([&] { B().relay->drain(target, 5s, [] {}); });
   ASSERT_TRUE(eventually([&] { return on(view_loop, [&] { return v->stats().moves; }) == 1; }))
       << "the viewer followed the GOAWAY to C";
+  // The old session may still deliver what it had started while the new one comes up.
+  ASSERT_TRUE(eventually([&] { return C().stats().downstream_subscriptions >= 1; })) << "subscribed at C";
   pub_loop.run_sync([&] { track->write(make_object(1, 0)); });
   ASSERT_TRUE(r.wait([&] { return r.objects.size() == 2; })) << "and still receives the track, through C";
   EXPECT_EQ(r.objects.back().location.group, 1u);
-  EXPECT_GE(C().stats().downstream_subscriptions, 1u);
   close_viewers();
 }
 
