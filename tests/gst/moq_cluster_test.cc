@@ -278,6 +278,56 @@ TEST_F(ClusterTest, OriginRelayKilledPublisherMovesViewersResume) {
   destroy(pub);
 }
 
+
+// A moqrelay element can be a cluster member too: a studio process hosts it, feeds its own
+// program into it in-process (relay=NAME), and viewers on another relay of the cluster watch.
+// Bad cluster settings name the property.
+TEST_F(ClusterTest, MoqrelayElementIsAClusterMember) {
+  const std::string ip = "127.0.0.14";
+  const uint16_t port = free_udp_port(ip);
+  const std::string hub = "moqrelay name=hub address=" + ip + " port=" + std::to_string(port) +
+                          " cluster=" + redis->url() + " node-id=studio advertise=moqt://" + ip + ":" +
+                          std::to_string(port) + "/ cluster-insecure=true drain-ms=300 ";
+  GstElement* studio = launch(hub + "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+                              "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
+                              "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s "
+                              "uri=\"moqt://local/live/studio?relay=hub\" audiotestsrc is-live=true ! audioconvert ! "
+                              "opusenc ! s.");
+  std::this_thread::sleep_for(700ms);
+  Viewer v(C().url("moqt", "live/studio?tls-insecure=true"));
+  const auto end = Clock::now() + 20s;
+  while (v.frames.count() < 60 && Clock::now() < end) std::this_thread::sleep_for(50ms);
+  EXPECT_GE(v.frames.count(), 60u) << bus_errors(v.p) << bus_errors(studio);
+  GstElement* r = gst_bin_get_by_name(GST_BIN(studio), "hub");
+  GstStructure* st = nullptr;
+  g_object_get(r, "stats", &st, nullptr);
+  gboolean connected = FALSE;
+  guint64 down = 0;
+  EXPECT_TRUE(st && gst_structure_get_boolean(st, "cluster-connected", &connected) && connected);
+  EXPECT_TRUE(st && gst_structure_get_uint64(st, "downstream-subscriptions", &down));
+  EXPECT_GE(down, 2u) << "C pulls video and audio from the studio's relay";
+  if (st) gst_structure_free(st);
+  gst_object_unref(r);
+  destroy(studio);
+
+  auto failure = [](const std::string& desc) {
+    GstElement* p = gst_parse_launch(desc.c_str(), nullptr);
+    if (!p) return std::string("no pipeline");
+    GstElement* pipe = GST_IS_PIPELINE(p) ? p : gst_pipeline_new(nullptr);
+    if (pipe != p) gst_bin_add(GST_BIN(pipe), p);
+    EXPECT_EQ(gst_element_set_state(pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << desc;
+    const std::string text = bus_errors(pipe);
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+    return text;
+  };
+  EXPECT_NE(failure("moqrelay port=0 cluster=" + redis->url()).find("'advertise'"), std::string::npos);
+  EXPECT_NE(failure("moqrelay port=0 cluster=ftp://x advertise=moqt://h:1/").find("'cluster'"), std::string::npos);
+  EXPECT_NE(failure("moqrelay port=0 cluster=" + redis->url() + " node-id=\"bad id\" advertise=moqt://h:1/")
+                .find("'node-id'"),
+            std::string::npos);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
