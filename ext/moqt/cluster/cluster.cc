@@ -180,21 +180,25 @@ void Cluster::start() {
   sub_->subscribe(key("namespaces", ""), [this](const std::string&, const std::string& m) { on_message(m); });
   redis_->start();
   sub_->start();
-  // Renewals every ttl/3: a lease survives two lost renewals.
-  auto renew_tick = std::make_shared<std::function<void()>>();
-  *renew_tick = [this, alive = alive_, renew_tick] {
+  schedule_renew();
+  schedule_check();
+}
+
+// Renewals every ttl/3: a lease survives two lost renewals.
+void Cluster::schedule_renew() {
+  renew_timer_ = loop_.add_timer(cfg_.ttl / 3, [this, alive = alive_] {
     if (!*alive) return;
     renew();
-    renew_timer_ = loop_.add_timer(cfg_.ttl / 3, *renew_tick);
-  };
-  renew_timer_ = loop_.add_timer(cfg_.ttl / 3, *renew_tick);
-  auto check_tick = std::make_shared<std::function<void()>>();
-  *check_tick = [this, alive = alive_, check_tick] {
+    schedule_renew();
+  });
+}
+
+void Cluster::schedule_check() {
+  check_timer_ = loop_.add_timer(cfg_.ttl, [this, alive = alive_] {
     if (!*alive) return;
     check_remote();
-    check_timer_ = loop_.add_timer(cfg_.ttl, *check_tick);
-  };
-  check_timer_ = loop_.add_timer(cfg_.ttl, *check_tick);
+    schedule_check();
+  });
 }
 
 void Cluster::renew() {

@@ -108,6 +108,8 @@ class Cluster {
   Cluster(quic::EventLoop& loop, ClusterConfig cfg, RedisOptions ro);
   std::string key(const std::string& kind, const std::string& rest) const;
   void renew();                                  // membership + every claim
+  void schedule_renew();
+  void schedule_check();
   void claim(std::vector<wire::TrackNamespace> batch);
   void on_message(const std::string& message);
   // All origins now (after (re)connecting); `removals`: what is not listed any more ends.

@@ -1187,16 +1187,18 @@ void Relay::start_cluster() {
     else drop_namespace(cluster_src_, ns);
   });
   cluster_->start();
-  // The load other relays see (for GOAWAY targets): sessions and egress of this relay.
-  auto tick = std::make_shared<std::function<void()>>();
-  *tick = [this, alive = alive_, tick] {
+  report_load();
+}
+
+// The load other relays see (for GOAWAY targets): sessions and egress of this relay, each second.
+void Relay::report_load() {
+  loop_.add_timer(std::chrono::seconds(1), [this, alive = alive_] {
     if (!*alive || !cluster_) return;
     const RelayStats s = stats();
     cluster_->set_load(s.sessions, (s.bytes_out - std::min(s.bytes_out, last_bytes_out_)) * 8);
     last_bytes_out_ = s.bytes_out;
-    loop_.add_timer(std::chrono::seconds(1), *tick);
-  };
-  loop_.add_timer(std::chrono::seconds(1), *tick);
+    report_load();
+  });
 }
 
 void Relay::route_cluster(const FullTrackName& name, Answer answer) {

@@ -231,6 +231,7 @@ class Relay : public session::TrackSource {
   UpLink* link_to(const std::string& url, const std::string& node);
   void link_unused(UpLink& l);
   void start_cluster();
+  void report_load();
   // Failover (cluster-pulled tracks): the origin is lost; look for the next one until found or
   // cluster_failover has passed.
   void orphan(const TrackKey& key, const std::string& why);
