@@ -6,6 +6,8 @@
 //   moqt-clock subscribe --connect https://host:4443/moq   we SUBSCRIBE to a publisher
 //   moqt-clock subscribe --listen 0.0.0.0:4443             publishers PUBLISH to us, or announce
 //                                                          the namespace and we SUBSCRIBE
+//   moqt-clock publish --connect URL_A --fallback URL_B    a lost session is made again at the
+//                                                          next URL in turn (relay cluster failover)
 //
 // --listen 127.0.0.1:0 picks a free port; the first stdout line of a listener is
 // {"listening":"ADDR:PORT","port":PORT,"sha256":"HEX"} (the certificate hash to pin).
@@ -15,6 +17,7 @@
 #include <glib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -22,6 +25,8 @@
 #include <ctime>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "moqt/session/client.h"
 
@@ -49,6 +54,7 @@ struct Options {
   gchar* wt_path = nullptr;
   int goaway_after_s = 0;     // listener: send GOAWAY to every session after this long
   gchar* goaway_uri = nullptr;  // ... naming this URI ("" = reconnect to the same one)
+  gchar** fallback = nullptr;   // caller: URLs tried in turn after --connect when a session is lost
 };
 
 std::vector<Draft> drafts_of(int d) {
@@ -252,6 +258,31 @@ int run(const std::string& cmd, const Options& o) {
     clock.track = std::make_shared<TrackPublisher>(name, TrackOptions{});
     registry.add(clock.track);
   }
+  std::vector<std::string> urls;
+  if (o.connect) urls.push_back(o.connect);
+  for (gchar** f = o.fallback; f && *f; ++f) urls.emplace_back(*f);
+  // Caller (loop thread): the session to `url`, then our PUBLISH or SUBSCRIBE on it.
+  auto start_client = [&](const std::string& url) {
+    client = Client::connect(loop, url, client_config(o), &printer, &registry, &err);
+    if (!client) return false;
+    if (publishing) {
+      client->publish_namespace(name.ns, [](bool good, uint64_t code) {
+        if (!good) std::fprintf(stderr, "moqt-clock: PUBLISH_NAMESPACE refused (code %llu)\n", (unsigned long long)code);
+      });
+      client->publish(clock.track, [&](bool good, uint64_t code) {
+        if (!good) printer.done("PUBLISH refused (code " + std::to_string(code) + ")");
+      });
+    } else {
+      // Live from the largest object on, plus a joining FETCH for the start of the current
+      // group (object 0 carries the date and minute).
+      SubscribeOptions so;
+      so.filter = SubscriptionFilter{wire::FilterType::kLargestObject, {}, {}};
+      auto id = client->subscribe(name, so, &printer);
+      if (id) client->joining_fetch(*id, 0, true, &printer);
+      client_subscription = id;
+    }
+    return true;
+  };
   loop.run_sync([&] {
     if (o.listen) {
       ServerConfig sc;
@@ -289,27 +320,7 @@ int run(const std::string& cmd, const Options& o) {
       }
       return;
     }
-    client = Client::connect(loop, o.connect, client_config(o), &printer, &registry, &err);
-    if (!client) {
-      ok = false;
-      return;
-    }
-    if (publishing) {
-      client->publish_namespace(name.ns, [](bool good, uint64_t code) {
-        if (!good) std::fprintf(stderr, "moqt-clock: PUBLISH_NAMESPACE refused (code %llu)\n", (unsigned long long)code);
-      });
-      client->publish(clock.track, [&](bool good, uint64_t code) {
-        if (!good) printer.done("PUBLISH refused (code " + std::to_string(code) + ")");
-      });
-    } else {
-      // Live from the largest object on, plus a joining FETCH for the start of the current
-      // group (object 0 carries the date and minute).
-      SubscribeOptions so;
-      so.filter = SubscriptionFilter{wire::FilterType::kLargestObject, {}, {}};
-      auto id = client->subscribe(name, so, &printer);
-      if (id) client->joining_fetch(*id, 0, true, &printer);
-      client_subscription = id;
-    }
+    ok = start_client(urls[0]);
   });
   if (!ok) {
     g_printerr("moqt-clock: %s\n", err.c_str());
@@ -321,6 +332,8 @@ int run(const std::string& cmd, const Options& o) {
   const auto start = std::chrono::steady_clock::now();
   int rc = 0;
   bool count_reached = false;
+  size_t url_index = 0;
+  std::chrono::milliseconds backoff{0};
   while (!g_stop) {
     if (publishing) loop.run_sync([&] { clock.step(o.interval_ms); });
     std::unique_lock<std::mutex> l(printer.mu);
@@ -328,6 +341,25 @@ int run(const std::string& cmd, const Options& o) {
     if (o.count > 0 && printer.received >= o.count) {
       count_reached = true;
       break;
+    }
+    if (printer.finished && urls.size() > 1 && printer.error != "end of track") {
+      // Failover: the next URL in turn, after a backoff (250 ms doubling up to 4 s).
+      std::fprintf(stderr, "moqt-clock: %s\n", printer.error.c_str());
+      printer.finished = false;
+      printer.error.clear();
+      l.unlock();
+      backoff = std::clamp(backoff * 2, std::chrono::milliseconds(250), std::chrono::milliseconds(4000));
+      std::this_thread::sleep_for(backoff);
+      url_index = (url_index + 1) % urls.size();
+      std::fprintf(stderr, "moqt-clock: reconnecting to %s\n", urls[url_index].c_str());
+      bool up = false;
+      loop.run_sync([&] {
+        client_subscription.reset();
+        client.reset();  // from the main thread: not inside its callbacks
+        up = start_client(urls[url_index]);
+      });
+      if (!up) printer.done("reconnect to " + urls[url_index] + ": " + err);
+      continue;
     }
     if (printer.finished && !publishing) {
       std::fprintf(stderr, "moqt-clock: %s\n", printer.error.c_str());
@@ -397,6 +429,7 @@ int main(int argc, char** argv) {
       {"timeout", 0, 0, G_OPTION_ARG_INT, &o.timeout_s, "Fail after this many seconds", "S"},
       {"wt-path", 0, 0, G_OPTION_ARG_STRING, &o.wt_path, "Listener: accept WebTransport only on this path", "PATH"},
       {"goaway-after", 0, 0, G_OPTION_ARG_INT, &o.goaway_after_s, "Listener: send GOAWAY to every session after S seconds", "S"},
+      {"fallback", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.fallback, "Caller: when the session is lost, reconnect to this URL (repeat: tried in turn with --connect)", "URL"},
       {"goaway-uri", 0, 0, G_OPTION_ARG_STRING, &o.goaway_uri, "Listener: the new session URI the GOAWAY names (default: none, i.e. reconnect here)", "URI"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   GOptionContext* ctx = g_option_context_new("publish|subscribe - MoQT clock publisher and subscriber");

@@ -328,6 +328,75 @@ TEST_F(ClusterTest, MoqrelayElementIsAClusterMember) {
             std::string::npos);
 }
 
+
+// The engine's CLI publisher fails over the same way: moqt-clock publish --connect A --fallback B;
+// A is SIGKILLed; a moqt-clock subscriber on C keeps its session and gets the clock again.
+TEST_F(ClusterTest, ClockPublisherFailsOverToo) {
+  const char* clock = g_getenv("MOQT_CLOCK");
+  if (!clock) GTEST_SKIP() << "moqt-clock not built here (MOQT_CLOCK unset)";
+  auto spawn = [&](std::vector<std::string> args, gint* out) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    GPid pid = 0;
+    GError* err = nullptr;
+    EXPECT_TRUE(g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_STDERR_TO_DEV_NULL, nullptr, nullptr,
+                                         &pid, nullptr, out, nullptr, &err))
+        << (err ? err->message : "");
+    if (err) g_error_free(err);
+    return pid;
+  };
+  GPid pub = spawn({clock, "publish", "--connect", A().url("moqt", "moq"), "--fallback", B().url("moqt", "moq"),
+                    "--insecure", "--interval-ms", "100", "--namespace", "clockfo"},
+                   nullptr);
+  std::this_thread::sleep_for(700ms);
+  gint out = -1;
+  GPid sub = spawn({clock, "subscribe", "--connect", C().url("moqt", "moq"), "--insecure", "--namespace", "clockfo",
+                    "--count", "1000", "--timeout", "60"},
+                   &out);
+  // Lines as they come, with their arrival times (a reader thread).
+  std::mutex mu;
+  std::vector<Clock::time_point> lines;
+  std::thread reader([&] {
+    FILE* f = fdopen(out, "r");
+    char buf[256];
+    while (f && std::fgets(buf, sizeof buf, f)) {
+      std::lock_guard<std::mutex> l(mu);
+      lines.push_back(Clock::now());
+    }
+    if (f) std::fclose(f);
+  });
+  auto count = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    return lines.size();
+  };
+  auto wait_lines = [&](size_t n, std::chrono::seconds limit) {
+    const auto end = Clock::now() + limit;
+    while (count() < n && Clock::now() < end) std::this_thread::sleep_for(20ms);
+    return count() >= n;
+  };
+  EXPECT_TRUE(wait_lines(10, 15s)) << "the clock reaches C";
+  const size_t before = count();
+  const auto killed = Clock::now();
+  A().stop(SIGKILL);
+  EXPECT_TRUE(wait_lines(before + 20, 30s)) << "and again after A died";
+  Clock::time_point last = killed;
+  std::chrono::milliseconds gap{0};
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto t : lines)
+      if (t >= killed) gap = std::max(gap, std::chrono::duration_cast<std::chrono::milliseconds>(t - last)), last = t;
+  }
+  std::printf("failover (moqt-clock): longest gap on C's subscriber %lld ms\n", (long long)gap.count());
+  EXPECT_LT(gap, 15s);
+  for (GPid p : {sub, pub}) {
+    kill(p, SIGTERM);
+    waitpid(p, nullptr, 0);
+    g_spawn_close_pid(p);
+  }
+  reader.join();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -358,12 +358,19 @@ void Cluster::set_remote(const TrackNamespace& ns, const std::string& node, bool
   }
   if (node == cfg_.node_id || announced_.count(ns)) return;  // ours (or served here anyway)
   if (it != remote_.end()) {
-    it->second = node;  // moved to another relay: the same namespace for our viewers
+    // Moved to another relay: the same namespace for our watchers, a new origin for our tracks.
+    if (it->second != node) {
+      it->second = node;
+      if (on_moved_) on_moved_(ns, node);
+    }
     return;
   }
   if (remote_.size() >= kMaxRemote) return;
   remote_[ns] = node;
   if (on_remote_) on_remote_(ns, true);
+  // A namespace that lapsed with its dead relay and now comes back elsewhere: tracks still
+  // pulled from the old relay switch now.
+  if (on_moved_) on_moved_(ns, node);
 }
 
 void Cluster::on_message(const std::string& m) {
@@ -439,7 +446,7 @@ void Cluster::check_remote() {
         else {
           const std::string node = v.elements[i].str.substr(0, v.elements[i].str.find(' '));
           if (node == cfg_.node_id) set_remote(batch[i], "", false);
-          else if (auto it = remote_.find(batch[i]); it != remote_.end()) it->second = node;
+          else set_remote(batch[i], node, true);
         }
       }
     });

@@ -103,6 +103,12 @@ class Cluster {
     on_remote_ = std::move(cb);
   }
   std::vector<wire::TrackNamespace> remote_namespaces() const;
+  // A remote namespace is (now) held by `node` (it appeared, or moved: its publisher reconnected
+  // there): a relay still pulling it from another node switches now rather than at its link's
+  // idle timeout.
+  void set_on_origin_moved(std::function<void(const wire::TrackNamespace&, const std::string& node)> cb) {
+    on_moved_ = std::move(cb);
+  }
 
  private:
   Cluster(quic::EventLoop& loop, ClusterConfig cfg, RedisOptions ro);
@@ -126,6 +132,7 @@ class Cluster {
   std::unique_ptr<RedisClient> redis_, sub_;
   std::function<void(const std::string&)> log_;
   std::function<void(const wire::TrackNamespace&, bool)> on_remote_;
+  std::function<void(const wire::TrackNamespace&, const std::string&)> on_moved_;
   std::map<wire::TrackNamespace, int> announced_;  // by local publishers (refs)
   std::set<wire::TrackNamespace> held_;            // of those, the leases this node holds
   std::set<wire::TrackNamespace> conflicted_;      // held elsewhere (logged once)

@@ -178,6 +178,12 @@ std::unique_ptr<Relay> Relay::start(quic::EventLoop& loop, RelayConfig cfg, std:
   r->cfg_ = std::move(cfg);
   // Joiners get the live group from object 0 out of the cache: they decode at once.
   r->cfg_.server.session.join_at_group_start = true;
+  // Quiet sessions (a viewer waiting through a failover, an idle relay-to-relay link) are pinged,
+  // so only a peer that is gone reaches the idle timeout.
+  const auto ping = r->cfg_.server.quic.idle_timeout / 3;
+  if (r->cfg_.server.quic.keep_alive.count() == 0) r->cfg_.server.quic.keep_alive = ping;
+  if (r->cfg_.cluster_client.quic.keep_alive.count() == 0) r->cfg_.cluster_client.quic.keep_alive = ping;
+  if (r->cfg_.upstream_client.quic.keep_alive.count() == 0) r->cfg_.upstream_client.quic.keep_alive = ping;
   Relay* raw = r.get();
   r->server_ = session::Server::start(loop, r->cfg_.server, raw, [raw](Session& s) { return raw->on_session(s); },
                                       error);
@@ -1186,6 +1192,12 @@ void Relay::start_cluster() {
     if (active) add_namespace(cluster_src_, ns);
     else drop_namespace(cluster_src_, ns);
   });
+  cluster_->set_on_origin_moved([this](const TrackNamespace& ns, const std::string& node) {
+    std::vector<TrackKey> moved;
+    for (auto& [key, t] : tracks_)
+      if (t->via && t->via->cluster() && t->via->node != node && is_prefix(ns, key.first)) moved.push_back(key);
+    for (const TrackKey& key : moved) orphan(key, "its namespace moved to " + node);
+  });
   cluster_->start();
   report_load();
 }
@@ -1270,6 +1282,7 @@ void Relay::orphan(const TrackKey& key, const std::string& why) {
   }
   // The old handler may be the caller: it goes on the next turn, a fresh one takes over.
   UpLink* old = t.via;
+  if (t.request_id && old && old->client) old->client->unsubscribe(*t.request_id);
   t.via = nullptr;
   t.source = nullptr;
   t.request_id.reset();
