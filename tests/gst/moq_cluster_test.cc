@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/free_port.h"
 #include "../common/redis_server.h"
 
 namespace {
@@ -31,18 +32,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using moqt::test::RedisServer;
-
-uint16_t free_udp_port(const std::string& ip) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using moqt::test::free_udp_port;
 
 // One moqt-relay process of the cluster.
 struct Relay {

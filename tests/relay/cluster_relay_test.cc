@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/free_port.h"
 #include "../common/redis_server.h"
 #include "moqt/relay/auth.h"
 #include "relay_fixture.h"
@@ -17,22 +18,11 @@ namespace moqt::relay::test {
 namespace {
 
 using moqt::test::RedisServer;
+using moqt::test::free_udp_port;
 using wire::Draft;
 
 const TrackNamespace kNs{"live", "show"};
 const FullTrackName kTrack{kNs, "video"};
-
-uint16_t free_udp_port(const std::string& ip) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 struct Node {
   std::string id, ip;

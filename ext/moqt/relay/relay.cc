@@ -467,19 +467,11 @@ session::SubscriptionHandler* Relay::incoming_publish(Peer& p, const FullTrackNa
   if (auto it = tracks_.find(key); it != tracks_.end() && it->second->orphan) {
     // Failover: the publisher came back here; its track goes on for the viewers still watching.
     Track& t = *it->second;
-    if (t.request_id && t.via && t.via->client) t.via->client->unsubscribe(*t.request_id);
+    if (UpLink* old = replace_upstream(t)) link_unused(*old);
     t.orphan = false;
     t.source = &p;
     t.pushed = true;
     t.ready = true;
-    t.via = nullptr;
-    t.request_id.reset();
-    retired_ups_.push_back(std::move(t.up));
-    attach_upstream(t);
-    if (retired_ups_.size() == 1)
-      loop_.add_timer(std::chrono::nanoseconds(0), [this, alive = alive_] {
-        if (*alive) retired_ups_.clear();
-      });
     log("track " + wire::to_string(name) + " resumed: its publisher PUBLISHed it here (session " +
         std::to_string(p.id) + ")");
     add_namespace(p.id, name.ns);
@@ -1267,6 +1259,21 @@ bool Relay::subscribe_via(Track& t, UpLink& l) {
   return t.request_id.has_value();
 }
 
+Relay::UpLink* Relay::replace_upstream(Track& t) {
+  UpLink* old = t.via;
+  if (t.request_id && old && old->client) old->client->unsubscribe(*t.request_id);
+  t.via = nullptr;
+  t.request_id.reset();
+  // The old handler may be the caller: it goes on the next loop turn.
+  retired_ups_.push_back(std::move(t.up));
+  if (retired_ups_.size() == 1)
+    loop_.add_timer(std::chrono::nanoseconds(0), [this, alive = alive_] {
+      if (*alive) retired_ups_.clear();
+    });
+  attach_upstream(t);
+  return old;
+}
+
 void Relay::orphan(const TrackKey& key, const std::string& why) {
   auto it = tracks_.find(key);
   if (it == tracks_.end()) return;
@@ -1280,19 +1287,9 @@ void Relay::orphan(const TrackKey& key, const std::string& why) {
         (why.empty() ? "" : ": " + why) + "; its " + std::to_string(t.pub->subscriber_count()) +
         " viewers wait while the cluster finds the next one");
   }
-  // The old handler may be the caller: it goes on the next turn, a fresh one takes over.
-  UpLink* old = t.via;
-  if (t.request_id && old && old->client) old->client->unsubscribe(*t.request_id);
-  t.via = nullptr;
+  UpLink* old = replace_upstream(t);
   t.source = nullptr;
-  t.request_id.reset();
-  retired_ups_.push_back(std::move(t.up));
-  attach_upstream(t);
   t.up->set_keep_open(true);
-  if (retired_ups_.size() == 1)
-    loop_.add_timer(std::chrono::nanoseconds(0), [this, alive = alive_] {
-      if (*alive) retired_ups_.clear();
-    });
   if (old) link_unused(*old);
   loop_.add_timer(std::chrono::milliseconds(250), [this, alive = alive_, key] {
     if (*alive) recover(key);

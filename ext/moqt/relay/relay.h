@@ -236,6 +236,9 @@ class Relay : public session::TrackSource {
   // cluster_failover has passed.
   void orphan(const TrackKey& key, const std::string& why);
   void recover(const TrackKey& key);
+  // Ends the track's upstream subscription and gives it a fresh UpstreamTrack (same cache);
+  // returns the link it was pulled through, if any.
+  UpLink* replace_upstream(Track& t);
   // Group: the track from relay `shard` of this process, mirrored here through a LoopLink.
   void subscribe_mirror(size_t shard, const wire::FullTrackName& name, Answer answer);
   void mirror_event(const TrackKey& key, LinkEvent& e);
