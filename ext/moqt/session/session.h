@@ -181,6 +181,8 @@ class Session final : public quic::TransportHandler {
   void set_request_auth_token(std::optional<std::string> t) { cfg_.request_auth_token = std::move(t); }
   quic::EventLoop& loop() { return t_.loop(); }
   const SessionStats& stats() const { return stats_; }
+  // The connection's (or WebTransport session's) counters and RTT estimate.
+  quic::TransportStats transport_stats() const { return t_.stats(); }
 
   // --- subscriber ---
   // Returns the request id (the handle), or nullopt if the session cannot take more requests.
