@@ -304,9 +304,14 @@ struct Relays {
   std::vector<RelayProcess> spawned;
   std::vector<pid_t> pids;  // what CPU and memory are read from
   std::vector<std::string> quic_urls;
-  double cpu() const {
-    double s = 0;
-    for (pid_t p : pids) s += proc_cpu_s(p);
+  double cpu(double* sys_s = nullptr) const {
+    double s = 0, sys = 0;
+    for (pid_t p : pids) {
+      double k = 0;
+      s += proc_cpu_s(p, &k);
+      sys += k;
+    }
+    if (sys_s) *sys_s = sys;
     return s;
   }
   long kb(const char* key) const {
@@ -452,7 +457,8 @@ int run(const Options& o, const std::string& self) {
     const double busy = wait_for_idle(5);
     if (busy > 0.03) log(fmt("the machine is %.0f%% busy with other work: numbers will be noisy", 100 * busy));
   }
-  const double relay_cpu0 = relays.cpu(), self_cpu0 = self_cpu_s(), workers_cpu0 = audience->workers_cpu_s();
+  double relay_sys0 = 0;
+  const double relay_cpu0 = relays.cpu(&relay_sys0), self_cpu0 = self_cpu_s(), workers_cpu0 = audience->workers_cpu_s();
   const MachineCpu machine0 = MachineCpu::now();
   const auto t0 = Clock::now();
   log(fmt("publishing %zu track(s): %d objects/s, %zu-byte objects%s, groups of %d, %d subgroup(s), %d s", tracks_n,
@@ -510,7 +516,9 @@ int run(const Options& o, const std::string& self) {
     }
   }
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double relay_cpu = relays.cpu() - relay_cpu0;
+  double relay_sys = 0;
+  const double relay_cpu = relays.cpu(&relay_sys) - relay_cpu0;
+  relay_sys -= relay_sys0;
   const double clients_cpu = (self_cpu_s() - self_cpu0) + (audience->workers_cpu_s() - workers_cpu0);
   const MachineCpu machine1 = MachineCpu::now();
   const double others = std::max(0.0, (machine1.busy_s - machine0.busy_s) - relay_cpu - clients_cpu);
@@ -518,7 +526,10 @@ int run(const Options& o, const std::string& self) {
 
   // 6. Figures.
   const double pub_s = double(std::min<uint64_t>(publisher->written(), total_objects)) / o.fps;
-  const double egress_gbps = pub_s > 0 ? double(tally.bytes) * 8 / pub_s / 1e9 : 0;
+  // Over the publishing time, or the time the last subscriber took to get everything if longer
+  // (a saturated relay falls behind: its rate is what it delivered, not what was offered).
+  const double deliver_s = (join || churn) ? pub_s : std::max(pub_s, wall);
+  const double egress_gbps = deliver_s > 0 ? double(tally.bytes) * 8 / deliver_s / 1e9 : 0;
   const double ingress_gbps = pub_s > 0 ? double(publisher->bytes_per_track()) * double(tracks_n) * 8 /
                                               (double(publisher->written()) / o.fps) / 1e9
                                         : 0;
@@ -542,7 +553,8 @@ int run(const Options& o, const std::string& self) {
   if (!join && !churn) {
     r.num("published_per_track", double(publisher->written()), 0, "objects published per track");
     r.num("delivered_objects", double(tally.objects), 0, "objects delivered (sum)");
-    r.num("delivered_objects_per_s", double(tally.objects) / pub_s, 0, "delivered objects/s", "");
+    r.num("delivered_objects_per_s", double(tally.objects) / deliver_s, 0, "delivered objects/s", "");
+    r.num("delivery_s", deliver_s, 2, "publishing -> last object delivered", "s");
     r.num("complete_subscribers", double(tally.complete), 0, "subscribers with every object");
     r.num("min_objects", tally.min_objects == UINT64_MAX ? 0 : double(tally.min_objects), 0,
           "fewest objects one subscriber got");
@@ -555,7 +567,15 @@ int run(const Options& o, const std::string& self) {
     r.num("relay_cpu_s", relay_cpu, 2);
     r.num("relay_cpu_share", share, 3);
     r.line(fmt("%-34s %.2f s in %.1f s = %.0f%% of one core", "relay CPU (user+sys)", relay_cpu, wall, 100 * share));
-    if (gb > 0) r.num("relay_cpu_s_per_gb", relay_cpu / gb, 2, "relay CPU per GB of egress", "s");
+    r.num("relay_sys_s", relay_sys, 2);
+    if (gb > 0) {
+      r.num("relay_cpu_s_per_gb", relay_cpu / gb, 2);
+      r.num("relay_user_s_per_gb", (relay_cpu - relay_sys) / gb, 2);
+      r.num("relay_sys_s_per_gb", relay_sys / gb, 2);
+      // On loopback the kernel time includes delivering into the subscribers' sockets.
+      r.line(fmt("%-34s %.2f s (user %.2f + kernel %.2f)", "relay CPU per GB of egress", relay_cpu / gb,
+                 (relay_cpu - relay_sys) / gb, relay_sys / gb));
+    }
     if (ingest && ingress_gbps > 0)
       r.num("relay_cpu_s_per_gb_ingress", relay_cpu / (ingress_gbps * pub_s / 8), 2, "relay CPU per GB of ingress", "s");
     if (share > 0) r.num("relay_core_per_gbps", share / std::max(1e-9, egress_gbps), 3, "relay cores per Gbit/s egress");

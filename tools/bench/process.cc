@@ -17,7 +17,7 @@
 
 namespace moqt::bench {
 
-double proc_cpu_s(pid_t pid) {
+double proc_cpu_s(pid_t pid, double* sys_s) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(f, line) || line.rfind(')') == std::string::npos) return 0;
@@ -29,6 +29,7 @@ double proc_cpu_s(pid_t pid) {
     if (i == 14) utime = std::stoull(field);
     if (i == 15) stime = std::stoull(field);
   }
+  if (sys_s) *sys_s = double(stime) / double(sysconf(_SC_CLK_TCK));
   return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
 }
 

@@ -11,7 +11,7 @@
 
 namespace moqt::bench {
 
-double proc_cpu_s(pid_t pid);                         // utime + stime from /proc/PID/stat
+double proc_cpu_s(pid_t pid, double* sys_s = nullptr);  // utime + stime from /proc/PID/stat (and stime)
 long proc_status_kb(pid_t pid, const std::string& key);  // VmRSS, VmHWM, ... (-1 if unknown)
 double self_cpu_s();                                  // getrusage(RUSAGE_SELF) user + sys
 double self_children_cpu_s();                         // reaped children (worker processes)

@@ -155,6 +155,8 @@ std::shared_ptr<ServerTls> ServerTls::create(const CertificatePem& cert, std::ve
   std::shared_ptr<ServerTls> t(new ServerTls());
   int rc = gnutls_certificate_allocate_credentials(&t->cred_);
   if (rc < 0) return set_err(error, "allocating credentials", rc), nullptr;
+  if ((rc = gnutls_priority_init(&t->priority_, kQuicPriority, nullptr)) < 0)
+    return set_err(error, "the TLS priority string", rc), nullptr;
   gnutls_datum_t c{reinterpret_cast<unsigned char*>(const_cast<char*>(cert.cert.data())), unsigned(cert.cert.size())};
   gnutls_datum_t k{reinterpret_cast<unsigned char*>(const_cast<char*>(cert.key.data())), unsigned(cert.key.size())};
   rc = gnutls_certificate_set_x509_key_mem(t->cred_, &c, &k, GNUTLS_X509_FMT_PEM);
@@ -166,6 +168,7 @@ std::shared_ptr<ServerTls> ServerTls::create(const CertificatePem& cert, std::ve
 
 ServerTls::~ServerTls() {
   if (cred_) gnutls_certificate_free_credentials(cred_);
+  if (priority_) gnutls_priority_deinit(priority_);  // sessions hold their own reference
 }
 
 namespace {
@@ -182,7 +185,7 @@ gnutls_session_t ServerTls::new_session(std::string* error) const {
   int rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_AUTO_SEND_TICKET |
                                GNUTLS_NO_END_OF_EARLY_DATA);
   if (rc < 0) return set_err(error, "gnutls_init", rc), nullptr;
-  if ((rc = gnutls_priority_set_direct(s, kQuicPriority, nullptr)) < 0 ||
+  if ((rc = gnutls_priority_set(s, priority_)) < 0 ||
       (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred_)) < 0 ||
       (rc = ngtcp2_crypto_gnutls_configure_server_session(s)) != 0) {
     gnutls_deinit(s);
@@ -197,6 +200,8 @@ std::shared_ptr<ClientTls> ClientTls::create(ClientTlsConfig cfg, std::string* e
   std::shared_ptr<ClientTls> t(new ClientTls());
   int rc = gnutls_certificate_allocate_credentials(&t->cred_);
   if (rc < 0) return set_err(error, "allocating credentials", rc), nullptr;
+  if ((rc = gnutls_priority_init(&t->priority_, kQuicPriority, nullptr)) < 0)
+    return set_err(error, "the TLS priority string", rc), nullptr;
   if (cfg.verify == VerifyMode::kSystemCa) {
     rc = gnutls_certificate_set_x509_system_trust(t->cred_);
     if (rc < 0) return set_err(error, "loading the system CA store", rc), nullptr;
@@ -221,13 +226,14 @@ std::shared_ptr<ClientTls> ClientTls::create(ClientTlsConfig cfg, std::string* e
 
 ClientTls::~ClientTls() {
   if (cred_) gnutls_certificate_free_credentials(cred_);
+  if (priority_) gnutls_priority_deinit(priority_);  // sessions hold their own reference
 }
 
 gnutls_session_t ClientTls::new_session(std::string* error) const {
   gnutls_session_t s = nullptr;
   int rc = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA);
   if (rc < 0) return set_err(error, "gnutls_init", rc), nullptr;
-  if ((rc = gnutls_priority_set_direct(s, kQuicPriority, nullptr)) < 0 ||
+  if ((rc = gnutls_priority_set(s, priority_)) < 0 ||
       (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred_)) < 0 ||
       (rc = ngtcp2_crypto_gnutls_configure_client_session(s)) != 0) {
     gnutls_deinit(s);

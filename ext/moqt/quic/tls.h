@@ -47,6 +47,7 @@ class ServerTls {
  private:
   ServerTls() = default;
   gnutls_certificate_credentials_t cred_ = nullptr;
+  gnutls_priority_t priority_ = nullptr;  // parsed once, not per connection (~7 KB and a parse each)
   std::vector<std::string> alpns_;
   std::string sha256_;
 };
@@ -74,6 +75,7 @@ class ClientTls {
  private:
   ClientTls() = default;
   gnutls_certificate_credentials_t cred_ = nullptr;
+  gnutls_priority_t priority_ = nullptr;
   ClientTlsConfig cfg_;
 };
 
