@@ -257,6 +257,28 @@ TEST_F(QuicTest, LargeTransfersOnManyStreamsArriveIntact) {
   for (auto& [id, data] : sent) EXPECT_EQ(h.received[id], data) << "stream " << id;
 }
 
+// QuicConfig::gro: the kernel coalesces datagrams (on loopback a whole GSO batch), and
+// UdpSocket::receive splits them again by the UDP_GRO segment size.
+TEST_F(QuicTest, LargeTransferArrivesIntactWithUdpGro) {
+  QuicConfig cfg;
+  cfg.gro = true;
+  start_server(cfg);
+  ClientHandler& h = handler();
+  Connection* c = connect(h, pinned(), cfg);
+  ASSERT_TRUE(c);
+  const std::vector<uint8_t> payload = pattern(size_t(8) << 20, 77);  // 8 MiB in 64 KiB writes
+  StreamId id = -1;
+  ASSERT_TRUE(loop_.run_sync([&] {
+    id = *c->open_bidi_stream();
+    for (size_t off = 0; off < payload.size(); off += 65536)
+      c->write(id, SendBuffer::copy(std::span<const uint8_t>(payload).subspan(off, 65536)),
+               off + 65536 >= payload.size());
+  }));
+  ASSERT_TRUE(h.wait([&] { return h.finished.size() == 1; }, 60s));
+  std::lock_guard<std::mutex> l(h.mu);
+  EXPECT_EQ(h.received[id], payload);
+}
+
 TEST_F(QuicTest, WorksOverIpv6) {
   start_server({}, "[::1]:0");
   ClientHandler& h = handler();

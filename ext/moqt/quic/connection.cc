@@ -60,11 +60,11 @@ Connection::Connection(Endpoint& ep, bool server)
     : ep_(ep), loop_(ep.loop_), server_(server), serial_(++ep.next_serial_) {
   conn_ref_.get_conn = &Connection::get_conn;
   conn_ref_.user_data = this;
-  txbuf_.resize(kMaxUdpPayload * kMaxGsoPackets);
 }
 
 Connection::~Connection() {
   if (timer_) loop_.cancel_timer(timer_);
+  if (flush_timer_) loop_.cancel_timer(flush_timer_);
   for (const ngtcp2_cid& c : cids_) ep_.unregister_cid(c);
   if (conn_) ngtcp2_conn_del(conn_);
   if (tls_) gnutls_deinit(tls_);
@@ -264,8 +264,11 @@ int Connection::cb_acked_stream_data_offset(ngtcp2_conn*, int64_t id, uint64_t o
   if (!s) return 0;
   const uint64_t acked = offset + len;
   while (!s->chunks.empty() && s->chunks_start + s->chunks.front().data.size() <= acked) {
-    s->chunks_start += s->chunks.front().data.size();
+    const size_t n = s->chunks.front().data.size();
+    s->chunks_start += n;
     s->chunks.pop_front();
+    if (s->unsent_idx > 0) --s->unsent_idx;
+    else s->unsent_start += n;  // (acked data is always sent: not reached in practice)
   }
   return 0;
 }
@@ -419,6 +422,8 @@ void Connection::reset_stream(StreamId id, uint64_t app_code) {
     unmark_ready(*s);
     s->write_shut = true;
     s->chunks.clear();
+    s->unsent_idx = 0;
+    s->unsent_start = s->chunks_start;
   }
   ngtcp2_conn_shutdown_stream_write(conn_, 0, id, app_code);
   schedule_flush();
@@ -468,9 +473,10 @@ size_t Connection::max_datagram_payload() const {
 
 size_t Connection::build_iov(const Stream& s, ngtcp2_vec* iov, size_t max_iov, bool* all) const {
   size_t n = 0;
-  uint64_t off = s.chunks_start;
+  uint64_t off = s.unsent_start;  // chunks before unsent_idx are all sent: skip them
   *all = true;
-  for (const SendBuffer& b : s.chunks) {
+  for (size_t i = s.unsent_idx; i < s.chunks.size(); ++i) {
+    const SendBuffer& b = s.chunks[i];
     const uint64_t end = off + b.data.size();
     if (end > s.sent) {
       if (n == max_iov) {
@@ -489,6 +495,10 @@ size_t Connection::build_iov(const Stream& s, ngtcp2_vec* iov, size_t max_iov, b
 
 void Connection::consume(Stream& s, size_t n, bool fin_written) {
   s.sent += n;
+  while (s.unsent_idx < s.chunks.size() && s.unsent_start + s.chunks[s.unsent_idx].data.size() <= s.sent) {
+    s.unsent_start += s.chunks[s.unsent_idx].data.size();
+    ++s.unsent_idx;
+  }
   counters_.stream_bytes_sent += n;
   if (fin_written) s.fin_sent = true;
   if (s.sent >= s.queued_end && (!s.fin_queued || s.fin_sent)) {
@@ -577,7 +587,20 @@ void Connection::flush() {
   ngtcp2_path_storage_zero(&first_ps);
   ngtcp2_pkt_info pi{};
   uint8_t first_ecn = 0;
-  uint8_t* const buf = txbuf_.data();
+  // The endpoint's packet buffer; a flush nested in another (a callback flushing a second
+  // connection) gets its own.
+  std::vector<uint8_t> own;
+  const bool shared = !ep_.txbuf_busy_;
+  if (shared && ep_.txbuf_.empty()) ep_.txbuf_.resize(kMaxUdpPayload * kMaxGsoPackets);
+  if (!shared) own.resize(kMaxUdpPayload * kMaxGsoPackets);
+  uint8_t* const buf = shared ? ep_.txbuf_.data() : own.data();
+  struct Release {
+    bool* busy;
+    ~Release() {
+      if (busy) *busy = false;
+    }
+  } release{shared ? &ep_.txbuf_busy_ : nullptr};
+  if (shared) ep_.txbuf_busy_ = true;
   size_t used = 0, npkts = 0, first_size = 0;
   size_t written = 0;  // packets written by this call
   bool blocked = false, more = false;
@@ -705,6 +728,18 @@ void Connection::schedule_flush() {
   // Writes made in one loop iteration go out together, in as few packets as possible.
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
+  if (loop_.in_loop_thread()) {
+    // A zero-delay timer rather than post(): it costs no eventfd write and read (three
+    // syscalls per continuation at loopback speed). It runs after this iteration's socket
+    // events, and never in the timer pass that scheduled it, so a flush that continues
+    // itself still lets the loop read ACKs in between.
+    flush_timer_ = loop_.add_timer(EventLoop::TimePoint{}, [this] {
+      flush_timer_ = 0;
+      flush_scheduled_ = false;
+      flush();
+    });
+    return;
+  }
   ep_.post_to(this, [this] {
     flush_scheduled_ = false;
     flush();
@@ -835,6 +870,7 @@ Endpoint::Endpoint(EventLoop& loop, UdpSocket sock, QuicConfig cfg)
                      reset_secret_);
   if (cfg_.impairment.active()) sock_.set_impairment(cfg_.impairment);
   if (!cfg_.gso) sock_.disable_gso();
+  if (cfg_.gro) sock_.enable_gro();
 }
 
 std::unique_ptr<Endpoint> Endpoint::listen(EventLoop& loop, const SocketAddress& local, QuicConfig cfg,
@@ -897,6 +933,7 @@ bool Endpoint::rebind(bool migrate, std::string* error) {
   auto sock = UdpSocket::bind(any, false, error);
   if (!sock) return false;
   if (!sock_.gso()) sock->disable_gso();
+  if (sock_.gro()) sock->enable_gro();
   if (cfg_.impairment.active()) sock->set_impairment(cfg_.impairment);
   loop_.remove_fd(sock_.fd());
   if (shim_timer_) loop_.cancel_timer(shim_timer_);
@@ -966,7 +1003,10 @@ void Endpoint::post_to(Connection* c, std::function<void()> fn) {
 }
 
 void Endpoint::register_cid(const ngtcp2_cid& cid, Connection* c) { cids_[cid_key(cid)] = c; }
-void Endpoint::unregister_cid(const ngtcp2_cid& cid) { cids_.erase(cid_key(cid)); }
+void Endpoint::unregister_cid(const ngtcp2_cid& cid) {
+  auto it = cids_.find(std::string_view(reinterpret_cast<const char*>(cid.data), cid.datalen));
+  if (it != cids_.end()) cids_.erase(it);
+}
 
 void Endpoint::remove(Connection* c) {
   tx_blocked_.erase(c);
@@ -1032,7 +1072,7 @@ void Endpoint::on_datagram(const ReceivedDatagram& d, std::set<Connection*>& tou
     return;
   }
   if (rc != 0) return;  // not QUIC: ignore, never disturb other connections
-  auto it = cids_.find(cid_key(vc.dcid, vc.dcidlen));
+  auto it = cids_.find(std::string_view(reinterpret_cast<const char*>(vc.dcid), vc.dcidlen));
   if (it != cids_.end()) {
     Connection* c = it->second;
     c->on_packet(d);

@@ -18,6 +18,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -52,6 +53,9 @@ struct QuicConfig {
   Impairment impairment;                    // test shim on this endpoint's sends
   bool ecn = true;
   bool gso = true;                          // false: no UDP_SEGMENT even when the kernel has it
+  // Receive with UDP GRO (UdpSocket::enable_gro) when the kernel has it. Off by default: on
+  // loopback it lets a GSO batch reach the receiver unsplit, which flatters benchmarks.
+  bool gro = false;
   // Server: SO_REUSEPORT, so several loops can listen on one port (the kernel spreads clients
   // over them by address; give each its own stateless reset secret).
   bool reuse_port = false;
@@ -92,6 +96,8 @@ class Connection final : public Transport {
     StreamId id = -1;
     std::deque<SendBuffer> chunks;  // unacknowledged data, in order
     uint64_t chunks_start = 0;      // stream offset of chunks.front()
+    size_t unsent_idx = 0;          // first chunk with bytes not yet handed to ngtcp2 (or size())
+    uint64_t unsent_start = 0;      // stream offset of chunks[unsent_idx]
     uint64_t queued_end = 0;        // offset after the last queued byte
     uint64_t sent = 0;              // bytes handed to ngtcp2
     bool fin_queued = false, fin_sent = false;
@@ -169,10 +175,10 @@ class Connection final : public Transport {
   std::deque<SendBuffer> datagrams_;
   std::vector<uint8_t> close_pkt_;  // CONNECTION_CLOSE re-sent while closing
   EventLoop::TimerId timer_ = 0;
+  EventLoop::TimerId flush_timer_ = 0;  // schedule_flush() on the loop thread
   uint64_t timer_at_ = 0;
   TransportStats counters_;
   FILE* qlog_ = nullptr;
-  std::vector<uint8_t> txbuf_;
 };
 
 // Server: called when a connection's handshake completes; return the handler for it (nullptr
@@ -232,9 +238,19 @@ class Endpoint {
   QuicConfig cfg_;
   std::shared_ptr<ServerTls> server_tls_;
   AcceptCallback accept_;
-  std::unordered_map<std::string, Connection*> cids_;  // binary CID -> connection
+  // Transparent hashing: the lookup for each received datagram takes a string_view of its DCID
+  // (18 bytes, past std::string's small-buffer size, so a std::string key allocated per packet).
+  struct CidHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  std::unordered_map<std::string, Connection*, CidHash, std::equal_to<>> cids_;  // binary CID -> connection
   std::map<Connection*, std::unique_ptr<Connection>> conns_;
   std::set<Connection*> tx_blocked_;
+  // Packets are built here, one flush at a time (loop thread): one buffer per endpoint, not 94 KB
+  // per connection (most of an idle subscriber's memory on a relay).
+  std::vector<uint8_t> txbuf_;
+  bool txbuf_busy_ = false;
   struct PendingTx {
     SocketAddress to;
     std::vector<uint8_t> data;

@@ -197,7 +197,10 @@ void EventLoop::cancel_timer(TimerId id) {
 
 void EventLoop::run_timers() {
   const TimePoint t = now();
-  while (!timers_.empty() && timers_.begin()->first.first <= t) {
+  // Timers added by this pass's callbacks (ids from `first_new` on) wait for the next pass, even
+  // when already due: a callback that re-arms itself with a zero delay cannot starve the sockets.
+  const TimerId first_new = next_timer_;
+  while (!timers_.empty() && timers_.begin()->first.first <= t && timers_.begin()->first.second < first_new) {
     auto node = timers_.extract(timers_.begin());
     timer_index_.erase(node.key().second);
     node.mapped()();

@@ -57,7 +57,9 @@ class EventLoop {
   void modify_fd(int fd, uint32_t events);
   void remove_fd(int fd);
   // Timers (loop thread only, and that matters: the loop sleeps until the earliest timer it
-  // knows of, so a timer added from another thread could wait for the next wakeup).
+  // knows of, so a timer added from another thread could wait for the next wakeup). A timer
+  // added by a timer callback never runs in that same pass, even when due: the loop polls its
+  // sockets first, so a zero-delay timer is a cheap "continue after the next poll".
   TimerId add_timer(TimePoint when, Task task);
   TimerId add_timer(std::chrono::nanoseconds after, Task task) { return add_timer(now() + after, std::move(task)); }
   void cancel_timer(TimerId id);

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -15,12 +16,17 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 namespace moqt::quic {
 namespace {
 
 constexpr size_t kBatch = 64;
 constexpr size_t kSlot = 2048;  // larger than any QUIC packet we accept (max_udp_payload 1472)
+constexpr size_t kGroBatch = 16;
+constexpr size_t kGroSlot = 65536;  // a GRO buffer holds up to 64 KiB of coalesced datagrams
 
 uint64_t mono_ns() {
   return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -30,8 +36,11 @@ uint64_t mono_ns() {
 
 }  // namespace
 
-SocketAddress::SocketAddress(const sockaddr* sa, socklen_t len) {
+SocketAddress::SocketAddress(const sockaddr* sa, socklen_t len) { assign(sa, len); }
+
+void SocketAddress::assign(const sockaddr* sa, socklen_t len) {
   if (len > sizeof ss_) len = sizeof ss_;
+  if (len < len_) memset(reinterpret_cast<char*>(&ss_) + len, 0, len_ - len);  // no stale tail bytes
   memcpy(&ss_, sa, len);
   len_ = len;
 }
@@ -152,6 +161,15 @@ std::optional<UdpSocket> UdpSocket::bind(const SocketAddress& local, bool reuse_
   return s;
 }
 
+bool UdpSocket::enable_gro() {
+  if (gro_) return true;
+  const int one = 1;
+  if (setsockopt(fd_, SOL_UDP, UDP_GRO, &one, sizeof one) != 0) return false;
+  gro_ = true;
+  rxbuf_.assign(kGroBatch * kGroSlot, 0);
+  return true;
+}
+
 UdpSocket::UdpSocket(UdpSocket&& o) noexcept { *this = std::move(o); }
 
 UdpSocket& UdpSocket::operator=(UdpSocket&& o) noexcept {
@@ -161,6 +179,7 @@ UdpSocket& UdpSocket::operator=(UdpSocket&& o) noexcept {
     o.fd_ = -1;
     local_ = o.local_;
     gso_ = o.gso_;
+    gro_ = o.gro_;
     stats_ = o.stats_;
     rxbuf_ = std::move(o.rxbuf_);
     imp_ = o.imp_;
@@ -181,25 +200,38 @@ size_t UdpSocket::receive(const std::function<void(const ReceivedDatagram&)>& cb
   iovec iovs[kBatch];
   sockaddr_storage peers[kBatch];
   alignas(cmsghdr) char ctrl[kBatch][128];
+  // One ReceivedDatagram for the whole call: the peer address is overwritten in place (only the
+  // bytes the kernel wrote), and the local address is rebuilt only when IP_PKTINFO names another
+  // destination address than the previous datagram's. At ~1 M datagrams/s the per-datagram
+  // copies and zeroing of two sockaddr_storage showed up in the profile (docs/benchmarks.md).
+  ReceivedDatagram d;
+  d.local = local_;
+  sa_family_t last_pi_family = AF_UNSPEC;
+  in_addr last_pi4{};
+  in6_addr last_pi6{};
+  const size_t batch = gro_ ? kGroBatch : kBatch, slot = gro_ ? kGroSlot : kSlot;
   for (;;) {
-    for (size_t i = 0; i < kBatch; ++i) {
-      iovs[i] = {rxbuf_.data() + i * kSlot, kSlot};
-      msgs[i] = {};
-      msgs[i].msg_hdr.msg_name = &peers[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof peers[i];
-      msgs[i].msg_hdr.msg_iov = &iovs[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_control = ctrl[i];
-      msgs[i].msg_hdr.msg_controllen = sizeof ctrl[i];
+    for (size_t i = 0; i < batch; ++i) {
+      iovs[i] = {rxbuf_.data() + i * slot, slot};
+      msgs[i].msg_len = 0;
+      msghdr& h = msgs[i].msg_hdr;
+      h.msg_name = &peers[i];
+      h.msg_namelen = sizeof peers[i];
+      h.msg_iov = &iovs[i];
+      h.msg_iovlen = 1;
+      h.msg_control = ctrl[i];
+      h.msg_controllen = sizeof ctrl[i];
+      h.msg_flags = 0;
     }
-    const int n = recvmmsg(fd_, msgs, kBatch, MSG_DONTWAIT, nullptr);
+    const int n = recvmmsg(fd_, msgs, unsigned(batch), MSG_DONTWAIT, nullptr);
     if (n <= 0) break;
     for (int i = 0; i < n; ++i) {
       const msghdr& h = msgs[i].msg_hdr;
       if (h.msg_flags & MSG_TRUNC) continue;  // larger than any packet we allow: not QUIC for us
-      ReceivedDatagram d;
-      d.peer = SocketAddress(reinterpret_cast<const sockaddr*>(&peers[i]), h.msg_namelen);
-      d.local = local_;
+      d.peer.assign(reinterpret_cast<const sockaddr*>(&peers[i]), h.msg_namelen);
+      d.ecn = 0;
+      bool have_pi = false;
+      size_t gro_segment = 0;  // > 0: the buffer holds datagrams of this size (the last may be shorter)
       for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
         if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
           d.ecn = *reinterpret_cast<uint8_t*>(CMSG_DATA(c)) & 0x3;
@@ -207,31 +239,58 @@ size_t UdpSocket::receive(const std::function<void(const ReceivedDatagram&)>& cb
           int tc;
           memcpy(&tc, CMSG_DATA(c), sizeof tc);
           d.ecn = uint8_t(tc & 0x3);
+        } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+          int seg;
+          memcpy(&seg, CMSG_DATA(c), sizeof seg);
+          if (seg > 0) gro_segment = size_t(seg);
         } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
           in_pktinfo pi;
           memcpy(&pi, CMSG_DATA(c), sizeof pi);
+          have_pi = true;
+          if (last_pi_family == AF_INET && pi.ipi_addr.s_addr == last_pi4.s_addr) continue;
           sockaddr_in sa{};
           sa.sin_family = AF_INET;
           sa.sin_addr = pi.ipi_addr;
           sa.sin_port = htons(local_.port());
           d.local = SocketAddress(reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+          last_pi_family = AF_INET;
+          last_pi4 = pi.ipi_addr;
         } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
           in6_pktinfo pi;
           memcpy(&pi, CMSG_DATA(c), sizeof pi);
+          have_pi = true;
+          if (last_pi_family == AF_INET6 && memcmp(&pi.ipi6_addr, &last_pi6, sizeof last_pi6) == 0) continue;
           sockaddr_in6 sa{};
           sa.sin6_family = AF_INET6;
           sa.sin6_addr = pi.ipi6_addr;
           sa.sin6_port = htons(local_.port());
           d.local = SocketAddress(reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+          last_pi_family = AF_INET6;
+          last_pi6 = pi.ipi6_addr;
         }
       }
-      d.data = {rxbuf_.data() + size_t(i) * kSlot, msgs[i].msg_len};
-      ++stats_.packets_received;
-      stats_.bytes_received += msgs[i].msg_len;
-      cb(d);
+      if (!have_pi && last_pi_family != AF_UNSPEC) {  // no PKTINFO this time: the bound address
+        d.local = local_;
+        last_pi_family = AF_UNSPEC;
+      }
+      const uint8_t* base = rxbuf_.data() + size_t(i) * slot;
+      const size_t len = msgs[i].msg_len;
+      if (gro_segment == 0 || gro_segment >= len) {
+        d.data = {base, len};
+        ++stats_.packets_received;
+        stats_.bytes_received += len;
+        cb(d);
+        continue;
+      }
+      for (size_t off = 0; off < len; off += gro_segment) {  // coalesced by GRO: one at a time
+        d.data = {base + off, std::min(gro_segment, len - off)};
+        ++stats_.packets_received;
+        stats_.bytes_received += d.data.size();
+        cb(d);
+      }
     }
     total += size_t(n);
-    if (size_t(n) < kBatch) break;
+    if (size_t(n) < batch) break;
   }
   return total;
 }

@@ -22,6 +22,8 @@ class SocketAddress {
  public:
   SocketAddress() = default;
   SocketAddress(const sockaddr* sa, socklen_t len);
+  // Overwrites this address with `len` bytes of `sa` (no full sockaddr_storage copy).
+  void assign(const sockaddr* sa, socklen_t len);
   // "127.0.0.1:4443", "[::1]:4443", "localhost:4443" (resolved, IPv4 first), ":4443" (any).
   static std::optional<SocketAddress> parse(const std::string& host_port, bool passive = false);
   static std::optional<SocketAddress> resolve(const std::string& host, uint16_t port, bool passive = false);
@@ -78,6 +80,13 @@ class UdpSocket {
   bool gso() const { return gso_; }
   // Never use UDP_SEGMENT: GSO batches go out one sendmsg per packet (benchmarks compare both).
   void disable_gso() { gso_ = false; }
+  // Receive with UDP GRO: the kernel may hand over several datagrams of one flow as one buffer,
+  // which receive() splits by the segment size in the UDP_GRO control message, so callers still
+  // see one datagram at a time. Fewer, larger receive buffers (16 x 64 KiB). False (and nothing
+  // changes) when the kernel refuses. Note: on loopback a GSO send then reaches the receiver
+  // unsplit, which costs much less than on a real path (docs/benchmarks.md).
+  bool enable_gro();
+  bool gro() const { return gro_; }
 
   // Reads everything available (batches of up to 64 datagrams) and calls `cb` for each.
   // Returns the number of datagrams read.
@@ -104,6 +113,7 @@ class UdpSocket {
   int fd_ = -1;
   SocketAddress local_;
   bool gso_ = false;
+  bool gro_ = false;
   UdpStats stats_;
   std::vector<uint8_t> rxbuf_;
 

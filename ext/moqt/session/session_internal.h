@@ -253,6 +253,7 @@ struct Session::OutgoingSubscription : ObjectSink {
     auto it = streams.find(key);
     if (it == streams.end() && waiting_keys.count(key)) return wait_for_stream(o, false);
     Bytes hdr;
+    hdr.reserve(64);  // one allocation per delivery, not one per growth step of a few bytes
     std::optional<uint64_t> prev;
     SubgroupHeader h;
     if (it == streams.end()) {
