@@ -139,15 +139,30 @@ size_t SubscriberGroup::add(size_t count, std::string* error, std::vector<int64_
       for (size_t k = 0; k < loops_.size(); ++k)
         loops_[k]->run_sync([&] {
           for (size_t i = first; i < last; ++i)
-            if (i % loops_.size() == k) answered += subs_[i].ok || subs_[i].refused, ok += subs_[i].ok;
+            if (i % loops_.size() == k)
+              answered += subs_[i].ok || subs_[i].refused || subs_[i].ended, ok += subs_[i].ok;
         });
       if (answered == last - first) break;
       std::this_thread::sleep_for(5ms);
     }
     subscribed += ok;
-    if (ok < last - first && error->empty())
+    if (ok < last - first && error->empty()) {
+      // Why: no session (handshake or setup never finished), refused, or no answer on a session.
+      size_t no_session = 0, refused = 0, ended = 0;
+      std::string why;
+      for (size_t k = 0; k < loops_.size(); ++k)
+        loops_[k]->run_sync([&] {
+          for (size_t i = first; i < last; ++i)
+            if (i % loops_.size() == k && !subs_[i].ok) {
+              refused += subs_[i].refused, ended += subs_[i].ended;
+              if (why.empty()) why = subs_[i].end_reason;
+              no_session += subs_[i].client && !subs_[i].client->session().ready();
+            }
+        });
       *error = std::to_string(last - first - ok) + " of subscribers " + std::to_string(first) + ".." +
-               std::to_string(last - 1) + " not subscribed";
+               std::to_string(last - 1) + " not subscribed (" + std::to_string(no_session) + " without a session, " +
+               std::to_string(refused) + " refused, " + std::to_string(ended) + " ended" + (why.empty() ? "" : ": " + why) + ")";
+    }
   }
   return subscribed;
 }

@@ -57,13 +57,17 @@ class Subscriber : public session::SubscriptionHandler {
   void on_subscribe_ok(const session::SubscribeResult&) override;
   void on_subscribe_error(uint64_t, const std::string&) override { refused = true; }
   void on_object(const session::ReceivedObject& o) override;
-  void on_done(uint64_t, const std::string&) override { ended = true; }
+  void on_done(uint64_t code, const std::string& reason) override {
+    ended = true;
+    end_reason = std::to_string(code) + " " + reason;
+  }
 
   std::unique_ptr<session::Client> client;
   bool ok = false, refused = false, ended = false, removed = false;
   uint64_t objects = 0, bytes = 0, duplicates = 0, last_seq = UINT64_MAX;
   int64_t t_subscribe = 0, t_ok = 0, t_first = 0;
   uint64_t first_object_id = 0, rtt_us = 0;
+  std::string end_reason;
 
  private:
   Histogram* latency_;

@@ -466,6 +466,7 @@ int run(const Options& o, const std::string& self) {
           o.subgroups, o.duration));
   publisher->start(publish_objects);
   std::mt19937 rng(42);
+  std::vector<size_t> churnable;  // churn: subscribers that may leave
   uint64_t churned = 0, churn_failed = 0, joins = 0;
   std::vector<long> rss_samples;
   const auto window_end = t0 + std::chrono::seconds(o.duration);
@@ -484,10 +485,20 @@ int run(const Options& o, const std::string& self) {
     }
     if (churn && now >= next_churn) {
       // One leaves (never one of the first half, which stays for the whole run), one joins.
-      const size_t lo = n / 2, size = audience->size();
-      if (size > lo) audience->remove(lo + rng() % (size - lo));
+      if (churnable.empty())
+        for (size_t i = n / 2; i < audience->size(); ++i) churnable.push_back(i);
+      if (!churnable.empty()) {
+        const size_t k = rng() % churnable.size();
+        audience->remove(churnable[k]);
+        churnable[k] = churnable.back();
+        churnable.pop_back();
+      }
+      churnable.push_back(audience->size());  // the one that joins now
       std::string err;
-      churn_failed += audience->add(1, &err) != 1;
+      if (audience->add(1, &err) != 1) {
+        ++churn_failed;
+        log("a churn join failed: " + err);
+      }
       ++churned;
       next_churn += churn_period;
     }
