@@ -1,7 +1,8 @@
 // moqsink: publishes each request pad as a MoQT track. A GOP (buffer without DELTA_UNIT) opens a
 // new group; each buffer is one object whose payload shares the GstBuffer's memory (no copy).
 // Listener mode makes the pipeline an origin players subscribe to; caller mode PUBLISHes to a
-// remote endpoint.
+// remote endpoint. The catalog and each object's framing come from the packaging formats
+// (packaging/: LOC + MSF, moq.dev's hang, or both); this file only cuts groups and timestamps.
 #include "gstmoqsink.h"
 
 #define GST_USE_UNSTABLE_API  // codecparsers: stable in practice, labelled unstable
@@ -14,13 +15,22 @@
 #include <string>
 #include <vector>
 
-#include "catalog.h"
 #include "moqconnection.h"
+#include "packaging/packaging.h"
 
 GST_DEBUG_CATEGORY_STATIC(moq_sink_debug);
 #define GST_CAT_DEFAULT moq_sink_debug
 
 using namespace moqgst;
+using moqt::session::TrackPublisher;
+
+// One published form of a pad's media: its format, its track name in that format, its track.
+struct FormatTrack {
+  const packaging::Packager* format;
+  std::string name;
+  std::shared_ptr<TrackPublisher> publisher;
+};
+using FormatTracks = std::vector<FormatTrack>;
 
 // --- pad ----------------------------------------------------------------------------------------
 
@@ -32,7 +42,7 @@ struct _GstMoqSinkPad {
   gboolean layer_mapping;  // SVC / temporal layer -> subgroup (and publisher priority)
   gboolean datagrams;      // objects as QUIC datagrams (lossy, no head-of-line blocking)
   // Streaming-thread state.
-  std::shared_ptr<moqt::session::TrackPublisher>* publisher;
+  FormatTracks* tracks;  // null until published (guarded by the element's object lock)
   GstCaps* caps;  // negotiated caps, for the catalog
   guint64 group, next_object;
   GstClockTime group_start;
@@ -57,8 +67,8 @@ static void gst_moq_sink_pad_set_property(GObject* o, guint id, const GValue* v,
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
   if (id == PAD_PROP_TRACK) {  // a published track keeps its name: subscribers know it by it
     if (GstElement* e = gst_pad_get_parent_element(GST_PAD(p))) {
-      GST_OBJECT_LOCK(e);  // guards p->publisher
-      const bool published = p->publisher != nullptr;
+      GST_OBJECT_LOCK(e);  // guards p->tracks
+      const bool published = p->tracks != nullptr;
       GST_OBJECT_UNLOCK(e);
       if (published) refuse_property_change(e, ps);
       gst_object_unref(e);
@@ -97,7 +107,7 @@ static void gst_moq_sink_pad_get_property(GObject* o, guint id, GValue* v, GPara
 static void gst_moq_sink_pad_finalize(GObject* o) {
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(o);
   g_free(p->track);
-  delete p->publisher;
+  delete p->tracks;
   delete p->config;
   gst_caps_replace(&p->caps, nullptr);
   G_OBJECT_CLASS(gst_moq_sink_pad_parent_class)->finalize(o);
@@ -147,7 +157,7 @@ static void gst_moq_sink_pad_init(GstMoqSinkPad* p) {
   p->datagrams = FALSE;
   p->config = new std::string;
   p->video = FALSE;
-  p->publisher = nullptr;
+  p->tracks = nullptr;
   p->caps = nullptr;
   gst_segment_init(&p->segment, GST_FORMAT_TIME);
   p->group = 0;
@@ -164,7 +174,10 @@ struct _GstMoqSink {
   GstElement parent;
   CommonProps* common;
   std::shared_ptr<Connection>* conn;
-  std::shared_ptr<moqt::session::TrackPublisher>* catalog;
+  gint catalog_format;  // GstMoqCatalogFormat
+  // While running: the formats published and, parallel to them, their catalog tracks.
+  std::vector<const packaging::Packager*>* formats;
+  std::vector<std::shared_ptr<TrackPublisher>>* catalogs;
   guint64 catalog_group;
   guint pad_count;
   // Capture time anchor (first buffer): wall clock (µs since the epoch) at a pipeline clock time.
@@ -174,7 +187,34 @@ struct _GstMoqSink {
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
-       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_RECONNECT, PROP_AUTH_TOKEN, PROP_RELAY, PROP_FALLBACK_URIS };
+       PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_RECONNECT, PROP_AUTH_TOKEN, PROP_RELAY, PROP_FALLBACK_URIS,
+       PROP_CATALOG_FORMAT };
+
+enum CatalogFormat { kCatalogMsf, kCatalogHang, kCatalogBoth };
+
+static GType gst_moq_catalog_format_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {kCatalogMsf, "LOC objects + MSF catalog (track 'catalog'; draft-ietf-moq-loc/-msf)", "msf"},
+      {kCatalogHang, "moq.dev's hang: catalog.json + legacy container (@moq/watch)", "hang"},
+      {kCatalogBoth, "Both: each pad published once per format (hang tracks named TRACK.hang)", "both"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMoqCatalogFormat", values));
+  return type;
+}
+
+static std::vector<const packaging::Packager*> gst_moq_sink_formats(gint catalog_format) {
+  if (catalog_format == kCatalogMsf) return {&packaging::msf()};
+  if (catalog_format == kCatalogHang) return {&packaging::hang()};
+  return {&packaging::msf(), &packaging::hang()};
+}
+
+// A pad's track name in `format`: with both formats the framings differ, so hang's copy of the
+// media gets its own track.
+static std::string gst_moq_sink_format_track(const std::string& base, const packaging::Packager* format,
+                                             size_t n_formats) {
+  return n_formats > 1 && format->format() == packaging::Format::kHang ? base + ".hang" : base;
+}
 
 GType gst_moq_mode_get_type() {
   static GType type = 0;
@@ -266,12 +306,12 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
   GstMoqSink* self = GST_MOQ_SINK(parent);
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
   std::shared_ptr<Connection> conn;
-  std::shared_ptr<moqt::session::TrackPublisher> publisher;
+  FormatTracks tracks;
   GST_OBJECT_LOCK(self);
   if (self->conn) conn = *self->conn;
-  if (p->publisher) publisher = *p->publisher;
+  if (p->tracks) tracks = *p->tracks;
   GST_OBJECT_UNLOCK(self);
-  if (!conn || !publisher) {
+  if (!conn || tracks.empty()) {
     gst_buffer_unref(buf);
     return GST_FLOW_FLUSHING;
   }
@@ -302,30 +342,20 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     p->group_start = pts;
     p->started = TRUE;
   }
-  moqt::session::Object o;
-  o.location = {p->group, p->next_object++};
-  o.publisher_priority = uint8_t(p->priority);
-  o.datagram = p->datagrams;
-  if (p->layer_mapping) {
-    const guint layer = gst_moq_buffer_layer(pad, buf);
-    o.subgroup = layer;
-    o.publisher_priority = uint8_t(std::min<guint>(255, p->priority + layer));
-    // LOC Video Frame Marking (RFC 9626 one-byte form): whole frame (S, E), independent,
-    // base-layer sync, temporal id.
-    if (p->video)
-      o.properties.push_back(moqt::wire::KeyValuePair::bytes(
-          0x09, std::string(1, char(0xC0 | (key ? 0x20 : 0) | (layer == 0 ? 0x08 : 0) | (layer & 0x07)))));
-  }
-  if (new_group && !p->config->empty())  // LOC Video Config (0x0D) / Audio Config (0x0F)
-    o.properties.push_back(moqt::wire::KeyValuePair::bytes(p->video ? 0x0D : 0x0F, *p->config));
-  // LOC Timestamp (0x10): the capture time as wall clock µs since the epoch (LOC's default, what
-  // browsers expect), from this buffer's running time on the pipeline clock, so every pad shares
-  // one timeline. Without a clock: media time in µs, declared by a Timescale (0x08) of 1000000.
+  packaging::Frame f;
+  f.keyframe = key;
+  f.group_start = new_group;
+  f.video = p->video;
+  f.config = p->config;
+  guint layer = 0;
+  if (p->layer_mapping) f.layer = layer = gst_moq_buffer_layer(pad, buf);
+  // Timestamps: the running time (one timeline for every pad whatever each encoder's PTS origin)
+  // and the capture time on the wall clock, anchored once to the pipeline clock.
   const GstClockTime rt = GST_CLOCK_TIME_IS_VALID(pts) ? gst_segment_to_running_time(&p->segment, GST_FORMAT_TIME, pts)
                                                        : GST_CLOCK_TIME_NONE;
   if (GST_CLOCK_TIME_IS_VALID(rt)) {
-    GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
-    if (clock) {
+    f.running_us = rt / 1000;
+    if (GstClock* clock = gst_element_get_clock(GST_ELEMENT(self))) {
       const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
       GST_OBJECT_LOCK(self);
       if (!self->have_anchor) {
@@ -333,17 +363,11 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
         self->anchor_wall_us = g_get_real_time();
         self->have_anchor = TRUE;
       }
-      const gint64 wall = self->anchor_wall_us + GST_CLOCK_DIFF(self->anchor_clock, base + rt) / 1000;
+      f.wall_us = self->anchor_wall_us + GST_CLOCK_DIFF(self->anchor_clock, base + rt) / 1000;
       GST_OBJECT_UNLOCK(self);
       gst_object_unref(clock);
-      o.properties.push_back(moqt::wire::KeyValuePair::integer(0x10, uint64_t(wall)));
-    } else {
-      o.properties.push_back(moqt::wire::KeyValuePair::integer(0x08, 1000000));
-      o.properties.push_back(moqt::wire::KeyValuePair::integer(0x10, rt / 1000));
     }
   }
-  // Ascending by type: drafts >= 16 delta-code property types.
-  std::sort(o.properties.begin(), o.properties.end(), [](const auto& a, const auto& b) { return a.type < b.type; });
   // The payload keeps the mapped GstBuffer alive until QUIC has it acknowledged everywhere.
   GstMapInfo* map = new GstMapInfo;
   if (!gst_buffer_map(buf, map, GST_MAP_READ)) {
@@ -357,23 +381,36 @@ static GstFlowReturn gst_moq_sink_chain(GstPad* pad, GstObject* parent, GstBuffe
     gst_buffer_unref(buf);
     delete static_cast<GstMapInfo*>(m);
   });
-  o.payload = moqt::quic::SendBuffer{owner, std::span<const uint8_t>(map->data, map->size)};
-  conn->write(publisher, std::move(o));
+  const moqt::quic::SendBuffer data{owner, std::span<const uint8_t>(map->data, map->size)};
+  const guint64 object = p->next_object++;
+  for (const FormatTrack& t : tracks) {
+    moqt::session::Object o;
+    o.location = {p->group, object};
+    o.publisher_priority = uint8_t(p->priority);
+    o.datagram = p->datagrams;
+    if (p->layer_mapping) {  // layer N: subgroup N, and dropped before the layers below it
+      o.subgroup = layer;
+      o.publisher_priority = uint8_t(std::min<guint>(255, p->priority + layer));
+    }
+    t.format->pack(f, data, &o);
+    conn->write(t.publisher, std::move(o));
+  }
   return GST_FLOW_OK;
 }
 
-// A new catalog (a new group on the "catalog" track) whenever a pad's caps change.
+// A new catalog (a new group on each format's catalog track) whenever a pad's caps change.
 static void gst_moq_sink_publish_catalog(GstMoqSink* self) {
-  std::vector<CatalogTrack> tracks;
   std::shared_ptr<Connection> conn;
-  std::shared_ptr<moqt::session::TrackPublisher> catalog;
+  std::vector<const packaging::Packager*> formats;
+  std::vector<std::shared_ptr<TrackPublisher>> catalogs;
+  std::vector<std::vector<packaging::TrackInfo>> tracks;
   GST_OBJECT_LOCK(self);
   if (self->conn) conn = *self->conn;
-  if (self->catalog) catalog = *self->catalog;
+  if (self->formats) formats = *self->formats, catalogs = *self->catalogs;
+  tracks.resize(formats.size());
   for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
     GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
-    if (!p->publisher) continue;  // requested while running: published once its caps arrive
-    tracks.push_back(CatalogTrack{p->track ? p->track : "", p->caps, p->priority});
+    if (!p->tracks) continue;  // requested while running: published once its caps arrive
     // A catalog waits for every published pad's caps: players build their decoders (and signal
     // no-more-pads) from it, so it has to be complete.
     if (!p->caps) {
@@ -381,17 +418,23 @@ static void gst_moq_sink_publish_catalog(GstMoqSink* self) {
       GST_DEBUG_OBJECT(self, "catalog waits for the caps of %s", GST_PAD_NAME(p));
       return;
     }
+    for (const FormatTrack& t : *p->tracks)
+      for (size_t k = 0; k < formats.size(); ++k)
+        if (formats[k] == t.format) tracks[k].push_back({t.name, gst_caps_ref(p->caps), p->priority});
   }
   const guint64 group = self->catalog_group++;
-  const std::string json = build_catalog(tracks);
   GST_OBJECT_UNLOCK(self);
-  if (!conn || !catalog) return;
-  moqt::session::Object o;
-  o.location = {group, 0};
-  o.publisher_priority = 0;
-  o.payload = moqt::quic::SendBuffer::copy(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(json.data()), json.size()));
-  conn->write(catalog, std::move(o));
-  GST_INFO_OBJECT(self, "catalog: %s", json.c_str());
+  for (size_t k = 0; k < formats.size(); ++k) {
+    const std::string json = formats[k]->build_catalog(tracks[k]);
+    for (auto& t : tracks[k]) gst_caps_unref(t.caps);
+    if (!conn) continue;
+    moqt::session::Object o;
+    o.location = {group, 0};
+    o.publisher_priority = 0;
+    o.payload = moqt::quic::SendBuffer::copy(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(json.data()), json.size()));
+    conn->write(catalogs[k], std::move(o));
+    GST_INFO_OBJECT(self, "%s: %s", formats[k]->catalog_track(), json.c_str());
+  }
 }
 
 // A track name for an unnamed pad: its media kind (video, audio, then video1, ...), unique
@@ -411,11 +454,19 @@ static std::string gst_moq_sink_kind_name(GstMoqSink* self, const GstCaps* caps)
   return name;
 }
 
-static moqt::session::TrackOptions gst_moq_sink_track_options(guint priority) {
-  moqt::session::TrackOptions to;
-  to.publisher_priority = uint8_t(priority);
-  to.object_properties = true;
-  return to;
+// A pad's media as one track per format. Not under the object lock: add_track waits for the
+// loop thread, which posts bus messages (they take that lock).
+static FormatTracks gst_moq_sink_add_tracks(Connection& conn, const std::vector<const packaging::Packager*>& formats,
+                                            const std::string& base, guint priority) {
+  FormatTracks out;
+  for (const packaging::Packager* f : formats) {
+    moqt::session::TrackOptions to;
+    to.publisher_priority = uint8_t(priority);
+    to.object_properties = f->format() == packaging::Format::kMsf;  // LOC rides in object properties
+    const std::string name = gst_moq_sink_format_track(base, f, formats.size());
+    out.push_back({f, name, conn.add_track(name, to)});
+  }
+  return out;
 }
 
 // A pad requested while the element runs becomes a track once its caps name it.
@@ -425,15 +476,19 @@ static void gst_moq_sink_publish_pad(GstMoqSink* self, GstMoqSinkPad* p, GstCaps
   if (!p->track) p->track = g_strdup(gst_moq_sink_kind_name(self, caps).c_str());
   const std::string name = p->track;
   const guint priority = p->priority;
+  std::vector<const packaging::Packager*> formats;
+  if (self->formats) formats = *self->formats;
   GST_OBJECT_UNLOCK(self);
   if (!conn) return;
-  // Not under the object lock: add_track waits for the loop thread, which posts bus messages.
-  auto t = conn->add_track(name, gst_moq_sink_track_options(priority));
+  FormatTracks tracks = gst_moq_sink_add_tracks(*conn, formats, name, priority);
   GST_OBJECT_LOCK(self);
-  const bool still_running = self->conn && *self->conn == conn && !p->publisher;
-  if (still_running) p->publisher = new std::shared_ptr<moqt::session::TrackPublisher>(t);
+  const bool still_running = self->conn && *self->conn == conn && !p->tracks;
+  if (still_running) p->tracks = new FormatTracks(tracks);
   GST_OBJECT_UNLOCK(self);
-  if (!still_running) return conn->remove_track(t);
+  if (!still_running) {
+    for (const FormatTrack& t : tracks) conn->remove_track(t.publisher);
+    return;
+  }
   GST_INFO_OBJECT(self, "pad %s added while running publishes track '%s'", GST_PAD_NAME(p), name.c_str());
 }
 
@@ -445,9 +500,10 @@ static void gst_moq_sink_pad_eos(GstMoqSink* self, GstMoqSinkPad* p, guint32 seq
   bool all = true;
   for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) all = all && GST_MOQ_SINK_PAD(l->data)->eos;
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
-  std::shared_ptr<moqt::session::TrackPublisher> publisher = p->publisher ? *p->publisher : nullptr;
+  FormatTracks tracks = p->tracks ? *p->tracks : FormatTracks{};
   GST_OBJECT_UNLOCK(self);
-  if (conn && publisher) conn->finish(publisher);
+  if (conn)
+    for (const FormatTrack& t : tracks) conn->finish(t.publisher);
   if (!all) return;
   GstElement* el = GST_ELEMENT(self);
   auto post = [el, seqnum] {
@@ -490,7 +546,7 @@ static gboolean gst_moq_sink_event(GstPad* pad, GstObject* parent, GstEvent* ev)
     }
     GST_OBJECT_LOCK(self);
     gst_caps_replace(&p->caps, caps);
-    const bool unpublished = self->conn && !p->publisher;
+    const bool unpublished = self->conn && !p->tracks;
     GST_OBJECT_UNLOCK(self);
     if (unpublished) gst_moq_sink_publish_pad(self, p, caps);  // requested while running
     gst_moq_sink_publish_catalog(self);
@@ -531,14 +587,15 @@ static void gst_moq_sink_release_pad(GstElement* e, GstPad* pad) {
   GstMoqSinkPad* p = GST_MOQ_SINK_PAD(pad);
   GST_OBJECT_LOCK(self);
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
-  std::shared_ptr<moqt::session::TrackPublisher>* publisher = std::exchange(p->publisher, nullptr);
+  FormatTracks* tracks = std::exchange(p->tracks, nullptr);
   GST_OBJECT_UNLOCK(self);
   gst_child_proxy_child_removed(GST_CHILD_PROXY(e), G_OBJECT(pad), GST_OBJECT_NAME(pad));
   gst_element_remove_pad(e, pad);
-  if (publisher) {
+  if (tracks) {
     // Its subscribers get PUBLISH_DONE, and the catalog no longer lists it.
-    if (conn) conn->remove_track(*publisher);
-    delete publisher;
+    if (conn)
+      for (const FormatTrack& t : *tracks) conn->remove_track(t.publisher);
+    delete tracks;
     if (conn) gst_moq_sink_publish_catalog(self);
   }
 }
@@ -547,6 +604,7 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
   Settings s;
   GST_OBJECT_LOCK(self);
   s = self->common->settings();
+  const std::vector<const packaging::Packager*> formats = gst_moq_sink_formats(self->catalog_format);
   GST_OBJECT_UNLOCK(self);
   if (s.uri.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("No URI set"), ("set the 'uri' property, e.g. moqt://0.0.0.0:4443/live?mode=listener"));
@@ -563,7 +621,8 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
         // A peer declining one track (e.g. the catalog) is not fatal for the others.
         if (event == "warning") GST_ELEMENT_WARNING(el, RESOURCE, WRITE, ("MoQT: %s", detail.c_str()), (nullptr));
         // A (re)accepted PUBLISH of the catalog starts empty: give the peer the current one.
-        if (event == "published" && detail == kCatalogTrack) gst_moq_sink_publish_catalog(GST_MOQ_SINK(el));
+        if (event == "published" && (detail == packaging::msf().catalog_track() || detail == packaging::hang().catalog_track()))
+          gst_moq_sink_publish_catalog(GST_MOQ_SINK(el));
       },
       &err);
   if (!conn) {
@@ -596,20 +655,24 @@ static gboolean gst_moq_sink_start(GstMoqSink* self) {
     if (c) gst_caps_unref(c);
     GST_INFO_OBJECT(self, "pad %s publishes track '%s'", GST_PAD_NAME(pt.pad), pt.track.c_str());
   }
-  std::vector<std::shared_ptr<moqt::session::TrackPublisher>> publishers;
-  for (auto& pt : pads) publishers.push_back(conn->add_track(pt.track, gst_moq_sink_track_options(pt.priority)));
-  moqt::session::TrackOptions co;
-  co.publisher_priority = 0;  // the catalog goes before media
-  co.cache_groups = 2;
-  auto catalog = conn->add_track(kCatalogTrack, co);
+  std::vector<FormatTracks> pad_tracks;
+  for (auto& pt : pads) pad_tracks.push_back(gst_moq_sink_add_tracks(*conn, formats, pt.track, pt.priority));
+  std::vector<std::shared_ptr<TrackPublisher>> catalogs;
+  for (const packaging::Packager* f : formats) {
+    moqt::session::TrackOptions co;
+    co.publisher_priority = 0;  // the catalog goes before media
+    co.cache_groups = 2;
+    catalogs.push_back(conn->add_track(f->catalog_track(), co));
+  }
   GST_OBJECT_LOCK(self);
   for (size_t i = 0; i < pads.size(); ++i) {
-    pads[i].pad->publisher = new std::shared_ptr<moqt::session::TrackPublisher>(publishers[i]);
+    pads[i].pad->tracks = new FormatTracks(std::move(pad_tracks[i]));
     pads[i].pad->started = FALSE;
     pads[i].pad->eos = FALSE;
     pads[i].pad->datagram_warned = FALSE;
   }
-  self->catalog = new std::shared_ptr<moqt::session::TrackPublisher>(catalog);
+  self->formats = new std::vector<const packaging::Packager*>(formats);
+  self->catalogs = new std::vector<std::shared_ptr<TrackPublisher>>(std::move(catalogs));
   self->catalog_group = 0;
   self->have_anchor = FALSE;
   self->conn = new std::shared_ptr<Connection>(conn);
@@ -623,12 +686,11 @@ static void gst_moq_sink_stop(GstMoqSink* self) {
   GST_OBJECT_LOCK(self);
   std::shared_ptr<Connection>* c = self->conn;
   self->conn = nullptr;
-  delete self->catalog;
-  self->catalog = nullptr;
+  delete std::exchange(self->formats, nullptr);
+  delete std::exchange(self->catalogs, nullptr);
   for (GList* l = GST_ELEMENT(self)->sinkpads; l; l = l->next) {
     GstMoqSinkPad* p = GST_MOQ_SINK_PAD(l->data);
-    delete p->publisher;
-    p->publisher = nullptr;
+    delete std::exchange(p->tracks, nullptr);
   }
   GST_OBJECT_UNLOCK(self);
   delete c;  // closes sessions and joins the engine thread
@@ -651,6 +713,8 @@ static void gst_moq_sink_set_property(GObject* o, guint id, const GValue* v, GPa
   }
   if (id >= PROP_URI && id <= PROP_FALLBACK_URIS) {
     self->common->set(id - PROP_URI, v);
+  } else if (id == PROP_CATALOG_FORMAT) {
+    self->catalog_format = g_value_get_enum(v);
   } else {
     G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
@@ -663,6 +727,8 @@ static void gst_moq_sink_get_property(GObject* o, guint id, GValue* v, GParamSpe
   std::shared_ptr<Connection> conn = self->conn ? *self->conn : nullptr;
   if (id >= PROP_URI && id <= PROP_FALLBACK_URIS) {
     self->common->get(id - PROP_URI, v, conn.get());
+  } else if (id == PROP_CATALOG_FORMAT) {
+    g_value_set_enum(v, self->catalog_format);
   } else {
     G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
@@ -671,7 +737,8 @@ static void gst_moq_sink_get_property(GObject* o, guint id, GValue* v, GParamSpe
 
 static void gst_moq_sink_finalize(GObject* o) {
   GstMoqSink* self = GST_MOQ_SINK(o);
-  delete self->catalog;
+  delete self->formats;
+  delete self->catalogs;
   delete self->conn;
   delete self->common;
   G_OBJECT_CLASS(gst_moq_sink_parent_class)->finalize(o);
@@ -747,6 +814,16 @@ static void gst_moq_sink_class_init(GstMoqSinkClass* k) {
   g->get_property = gst_moq_sink_get_property;
   g->finalize = gst_moq_sink_finalize;
   gst_moq_install_common_properties(g, PROP_URI);
+  g_object_class_install_property(
+      g, PROP_CATALOG_FORMAT,
+      g_param_spec_enum("catalog-format", "Catalog format",
+                        "How the broadcast is packaged: msf (LOC objects, MSF catalog track 'catalog'), hang "
+                        "(moq.dev's @moq/watch: catalog.json, timestamp-prefixed payloads) or both (every pad "
+                        "published once per format, so any player finds what it reads: as a listener a format nobody "
+                        "subscribes to costs a copy per frame and cache memory; as a caller PUBLISHing to a relay "
+                        "both copies go up, twice the ingest bitrate)",
+                        gst_moq_catalog_format_get_type(), kCatalogBoth,
+                        GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   e->change_state = gst_moq_sink_change_state;
   e->request_new_pad = gst_moq_sink_request_new_pad;
   e->release_pad = gst_moq_sink_release_pad;
@@ -756,12 +833,15 @@ static void gst_moq_sink_class_init(GstMoqSinkClass* k) {
                                         "moq-gst developers");
   GST_DEBUG_CATEGORY_INIT(moq_sink_debug, "moqsink", 0, "Media over QUIC sink");
   gst_type_mark_as_plugin_api(GST_TYPE_MOQ_SINK_PAD, GstPluginAPIFlags(0));
+  gst_type_mark_as_plugin_api(gst_moq_catalog_format_get_type(), GstPluginAPIFlags(0));
 }
 
 static void gst_moq_sink_init(GstMoqSink* self) {
   self->common = new CommonProps;
   self->conn = nullptr;
-  self->catalog = nullptr;
+  self->catalog_format = kCatalogBoth;
+  self->formats = nullptr;
+  self->catalogs = nullptr;
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
 }
 

@@ -1,6 +1,7 @@
-// moqsrc: a live source bin for one MoQ broadcast. It reads the broadcast's catalog, exposes one
-// sometimes pad per track (src_<track>) with the catalog's caps and then signals no-more-pads,
-// so decodebin3 / playbin pick up audio and video together. Each pad is an internal appsrc fed
+// moqsrc: a live source bin for one MoQ broadcast. It reads the broadcast's catalog (MSF's
+// "catalog" or moq.dev's "catalog.json": packaging/), exposes one sometimes pad per track
+// (src_<track>, characters other than letters, digits, - and _ as _) with the catalog's caps and then signals no-more-pads, so decodebin3 / playbin
+// pick up audio and video together. The catalog's format also says how each object is framed. Each pad is an internal appsrc fed
 // from the engine thread (never blocking it: bounded, oldest dropped); timestamps are mapped
 // onto the pipeline's running time with one offset shared by all pads, so A/V stay aligned.
 //
@@ -19,9 +20,9 @@
 #include <optional>
 #include <set>
 
-#include "catalog.h"
 #include "gstmoqsink.h"
 #include "moqconnection.h"
+#include "packaging/packaging.h"
 
 GST_DEBUG_CATEGORY_STATIC(moq_src_debug);
 #define GST_CAT_DEFAULT moq_src_debug
@@ -32,8 +33,9 @@ using moqt::session::ReceivedObject;
 namespace {
 constexpr guint kMaxQueuedBuffers = 2000;  // per pad; beyond that appsrc drops the oldest
 constexpr size_t kMaxPending = 500;        // objects of a pushed track waiting for its pad
-constexpr uint64_t kLocTimestamp = 0x10;   // LOC Timestamp property
-constexpr uint64_t kLocTimescale = 0x08;   // LOC Timescale: present = media time in these units
+constexpr uint64_t kLocTimescale = 0x08;   // LOC Timescale, as a track property: the track's units
+
+enum PackagingChoice { kPackagingAuto, kPackagingMsf, kPackagingHang };
 
 // The sender's capture time travels with each buffer as a GstReferenceTimestampMeta:
 // timestamp/x-unix (ns since the epoch) for LOC's default wall-clock timestamps, or
@@ -59,6 +61,11 @@ struct TrackOut {
   std::string name;
   GstElement* appsrc = nullptr;  // owned by the bin; a ref held here too
   bool video = false;            // DELTA_UNIT marks matter for video only
+  // Under SrcShared::mu: how objects are framed, the caps given to the appsrc, and the decoder
+  // configuration the objects carried (it completes caps that lack one).
+  const packaging::Packager* format = &packaging::msf();
+  GstCaps* caps = nullptr;
+  std::string config;
   // Engine thread only.
   bool have_last = false;
   guint64 last_group = 0, last_object = 0;
@@ -67,12 +74,15 @@ struct TrackOut {
   // Video: the newest group whose object 0 (its keyframe) came; objects of newer groups wait for
   // theirs (a subscription or a reconnect that starts mid-group).
   std::optional<guint64> decodable_group;
+  std::optional<uint64_t> track_timescale;  // the track's LOC Timescale (SUBSCRIBE_OK / PUBLISH)
+  uint64_t malformed = 0;                   // objects not in the track's framing (dropped)
   std::deque<GstBuffer*> pending;  // listener: pushed before the pad existed
   // Streaming thread only.
   GstClockTime next_pts = GST_CLOCK_TIME_NONE;  // end of the previous buffer (GAP start)
   ~TrackOut() {
     for (GstBuffer* b : pending) gst_buffer_unref(b);
     if (appsrc) gst_object_unref(appsrc);
+    if (caps) gst_caps_unref(caps);
   }
 };
 
@@ -85,6 +95,11 @@ struct SrcShared {
   bool catalog_seen = false;
   bool exposed = false;  // no-more-pads sent
   std::set<std::string> pushed;  // listener: tracks the peer PUBLISHed so far
+  // The catalog in use: with packaging=auto the first format whose catalog comes, MSF preferred
+  // (a hang catalog waits in held_hang until MSF's is refused or the catalog-timeout passes).
+  const moqgst::packaging::Packager* chosen = nullptr;
+  bool msf_absent = false, hang_absent = false;
+  std::string held_hang;
   bool have_offset = false;
   GstClockTimeDiff offset = 0;  // running time - sender PTS, fixed by the first buffer of any pad
   // Listener: the catalog timeout runs from the first peer session, not from element start.
@@ -102,13 +117,14 @@ struct _GstMoqSrc {
   gint max_layer;
   guint catalog_timeout;  // ms
   gint join_groups_back;  // -1: from the next group; N >= 0: joining FETCH of the current group and N before
+  gint packaging;         // PackagingChoice
   std::shared_ptr<Connection>* conn;
   std::shared_ptr<SrcShared>* sh;
 };
 
 enum { PROP_0, PROP_URI, PROP_MODE, PROP_CERT_FILE, PROP_KEY_FILE, PROP_TLS_PIN, PROP_TLS_INSECURE, PROP_DRAFT,
        PROP_PORT, PROP_CERT_SHA256, PROP_STATS, PROP_RECONNECT, PROP_AUTH_TOKEN, PROP_RELAY, PROP_FALLBACK_URIS, PROP_TRACK, PROP_CAPS, PROP_LATENCY, PROP_MAX_LAYER,
-       PROP_CATALOG_TIMEOUT, PROP_JOIN_GROUPS_BACK };
+       PROP_CATALOG_TIMEOUT, PROP_JOIN_GROUPS_BACK, PROP_PACKAGING };
 
 static GstStaticPadTemplate src_template =
     GST_STATIC_PAD_TEMPLATE("src_%s", GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS_ANY);
@@ -133,24 +149,38 @@ static bool advance_sequence(TrackOut& t, const ReceivedObject& o, bool layers_f
   return hole;
 }
 
-static GstBuffer* buffer_of(TrackOut& t, const ReceivedObject& o, bool layers_filtered) {
-  GstBuffer* buf = gst_buffer_new_memdup(o.payload.data(), o.payload.size());
-  std::optional<uint64_t> ts, scale;
-  for (const auto& kv : o.properties) {
-    if (kv.is_bytes()) continue;
-    if (kv.type == kLocTimestamp) ts = kv.int_value;
-    if (kv.type == kLocTimescale && kv.int_value > 0) scale = kv.int_value;
-  }
-  if (ts)
-    gst_buffer_add_reference_timestamp_meta(
-        buf, scale ? media_caps() : wall_caps(),
-        scale ? gst_util_uint64_scale(*ts, GST_SECOND, *scale) : *ts * GST_USECOND, GST_CLOCK_TIME_NONE);
+static GstBuffer* buffer_of(TrackOut& t, const ReceivedObject& o, const packaging::Unpacked& u, bool layers_filtered) {
+  GstBuffer* buf = gst_buffer_new_memdup(o.payload.data() + u.offset, o.payload.size() - u.offset);
+  if (u.pts)
+    gst_buffer_add_reference_timestamp_meta(buf, u.wall_clock ? wall_caps() : media_caps(), *u.pts, GST_CLOCK_TIME_NONE);
   const bool new_group = !t.have_last || o.location.group != t.last_group;
   if (t.video && (!new_group || o.location.object != 0)) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
   // A skipped group or object: downstream hears DISCONT (and a GAP, from the pad probe).
   if (advance_sequence(t, o, layers_filtered) || std::exchange(t.discont_pending, false))
     GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
   return buf;
+}
+
+// A decoder configuration carried by an object (LOC Video/Audio Config) completes caps that
+// have none (a catalog without init data): the appsrc's caps change before the buffer.
+static void apply_config(SrcShared& sh, TrackOut& t, std::span<const uint8_t> config) {
+  GstElement* appsrc = nullptr;
+  GstCaps* caps = nullptr;
+  {
+    std::lock_guard<std::mutex> l(sh.mu);
+    if (t.config.size() == config.size() && std::equal(config.begin(), config.end(), t.config.begin())) return;
+    t.config.assign(config.begin(), config.end());
+    caps = packaging::caps_with_config(t.caps, config);
+    if (!caps) return;
+    gst_caps_replace(&t.caps, caps);
+    if (t.appsrc) appsrc = GST_ELEMENT(gst_object_ref(t.appsrc));
+  }
+  GST_INFO("%s: caps from the objects' decoder configuration: %" GST_PTR_FORMAT, t.name.c_str(), static_cast<void*>(caps));
+  if (appsrc) {
+    gst_app_src_set_caps(GST_APP_SRC(appsrc), caps);
+    gst_object_unref(appsrc);
+  }
+  gst_caps_unref(caps);
 }
 
 static void end_track(SrcShared& sh, TrackOut& t) {
@@ -171,10 +201,24 @@ static ObjectCallback track_callback(std::shared_ptr<SrcShared> sh, std::shared_
                                      std::optional<uint64_t> max_subgroup) {
   return [sh, t, max_subgroup](const ReceivedObject& o) {
     if (max_subgroup && o.subgroup > *max_subgroup) return;  // a pushed (PUBLISH) track: drop here
+    const packaging::Packager* format;
+    {
+      std::lock_guard<std::mutex> l(sh->mu);
+      format = t->format;
+    }
+    packaging::Unpacked u;
+    const bool normal = o.status == moqt::wire::ObjectStatus::kNormal && !o.payload.empty();
+    if (normal && !format->unpack(o, t->track_timescale, &u)) {
+      // Not this track's framing (e.g. no timestamp prefix): dropped; the next one says DISCONT.
+      if (t->malformed++ == 0)
+        GST_WARNING("%s: object %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " is not in %s framing: dropped (and any "
+                    "more like it)", t->name.c_str(), o.location.group, o.location.object, format->name());
+      return;
+    }
     // Status objects (END_OF_GROUP, END_OF_TRACK, does-not-exist) and empty objects are not
     // media: no buffer. They account for their ids, so what follows is not a discontinuity
     // unless they themselves show a hole; END_OF_TRACK ends the pad.
-    if (o.status != moqt::wire::ObjectStatus::kNormal || o.payload.empty()) {
+    if (!normal || u.offset >= o.payload.size()) {
       GST_LOG("%s: object %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " status %d, %zu bytes: no buffer",
               t->name.c_str(), o.location.group, o.location.object, int(o.status), o.payload.size());
       if (advance_sequence(*t, o, max_subgroup.has_value())) t->discont_pending = true;
@@ -190,7 +234,8 @@ static ObjectCallback track_callback(std::shared_ptr<SrcShared> sh, std::shared_
         return;
       }
     }
-    GstBuffer* buf = buffer_of(*t, o, max_subgroup.has_value());
+    if (!u.config.empty()) apply_config(*sh, *t, u.config);
+    GstBuffer* buf = buffer_of(*t, o, u, max_subgroup.has_value());
     GstElement* appsrc = nullptr;
     {
       std::lock_guard<std::mutex> l(sh->mu);
@@ -254,9 +299,19 @@ static GstPadProbeReturn map_timestamps(GstPad* pad, GstPadProbeInfo* info, gpoi
 
 // --- pads ------------------------------------------------------------------------------------
 
+// src_<track>, with characters gst-launch cannot name in a pad ('.', '/', ...: hang's "video/hd",
+// our "video.hang") turned into '_'.
+static std::string pad_name_of(const std::string& track) {
+  std::string out = "src_" + track;
+  for (size_t i = 4; i < out.size(); ++i)
+    if (!g_ascii_isalnum(out[i]) && out[i] != '_' && out[i] != '-') out[i] = '_';
+  return out;
+}
+
 struct Wanted {
   std::string name;
   GstCaps* caps;  // owned, may be null (downstream typefinds)
+  const packaging::Packager* format;  // how its objects are framed
 };
 
 struct ExposeJob {
@@ -291,9 +346,10 @@ static void expose_tracks(GstElement* element, gpointer data) {
       std::lock_guard<std::mutex> l(sh->mu);
       auto& slot = sh->tracks[w.name];
       if (slot && slot->appsrc) {  // already exposed: a catalog update may change the caps
-        GstCaps* cur = gst_app_src_get_caps(GST_APP_SRC(slot->appsrc));
-        if (w.caps && !(cur && gst_caps_is_equal(cur, w.caps))) gst_app_src_set_caps(GST_APP_SRC(slot->appsrc), w.caps);
-        if (cur) gst_caps_unref(cur);
+        if (w.caps && !(slot->caps && gst_caps_is_equal(slot->caps, w.caps))) {
+          gst_caps_replace(&slot->caps, w.caps);
+          gst_app_src_set_caps(GST_APP_SRC(slot->appsrc), w.caps);
+        }
         continue;
       }
       if (!slot) {
@@ -301,25 +357,40 @@ static void expose_tracks(GstElement* element, gpointer data) {
         slot->name = w.name;
       }
       t = slot;
+      t->format = w.format;
+      // What the objects carried before the pad existed completes caps without a configuration.
+      GstCaps* completed = w.caps && !t->config.empty()
+                               ? packaging::caps_with_config(w.caps, std::span<const uint8_t>(
+                                     reinterpret_cast<const uint8_t*>(t->config.data()), t->config.size()))
+                               : nullptr;
+      gst_caps_replace(&t->caps, completed ? completed : w.caps);
+      if (completed) gst_caps_unref(completed);
     }
     GstElement* appsrc = gst_element_factory_make("appsrc", nullptr);
     g_object_set(appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE, "block", FALSE,
                  "max-buffers", guint64(kMaxQueuedBuffers), "max-bytes", guint64(0), "max-time", guint64(0),
                  "leaky-type", GST_APP_LEAKY_TYPE_DOWNSTREAM /* drop the oldest */, "min-latency", gint64(latency),
                  "max-latency", gint64(-1), nullptr);
-    if (w.caps) gst_app_src_set_caps(GST_APP_SRC(appsrc), w.caps);
-    t->video = w.caps && g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(w.caps, 0)), "video/");
+    GstCaps* caps = nullptr;
+    {
+      std::lock_guard<std::mutex> l(sh->mu);
+      if (t->caps) caps = gst_caps_ref(t->caps);
+    }
+    if (caps) gst_app_src_set_caps(GST_APP_SRC(appsrc), caps);
+    t->video = caps && g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)), "video/");
     GstPad* inner = gst_element_get_static_pad(appsrc, "src");
     gst_pad_add_probe(inner, GST_PAD_PROBE_TYPE_BUFFER, map_timestamps, new ProbeData{sh, t},
                       [](gpointer d) { delete static_cast<ProbeData*>(d); });
     gst_bin_add(GST_BIN(self), appsrc);
-    const std::string pad_name = "src_" + w.name;
+    const std::string pad_name = pad_name_of(w.name);
     GstPad* ghost = gst_ghost_pad_new_from_template(pad_name.c_str(), inner,
                                                     gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(self), "src_%s"));
     gst_object_unref(inner);
     gst_pad_set_active(ghost, TRUE);
     gst_element_sync_state_with_parent(appsrc);
-    GST_INFO_OBJECT(self, "exposing track '%s' as %s with caps %" GST_PTR_FORMAT, w.name.c_str(), pad_name.c_str(), static_cast<void*>(w.caps));
+    GST_INFO_OBJECT(self, "exposing track '%s' (%s) as %s with caps %" GST_PTR_FORMAT, w.name.c_str(), w.format->name(),
+                    pad_name.c_str(), static_cast<void*>(caps));
+    if (caps) gst_caps_unref(caps);
     gst_element_add_pad(element, ghost);  // downstream links in pad-added, before any data flows
     {
       // From here the engine thread pushes directly; what waited goes first (under the lock, so
@@ -333,7 +404,16 @@ static void expose_tracks(GstElement* element, gpointer data) {
     // Caller: SUBSCRIBE. Listener: accept its PUBLISH, or SUBSCRIBE once a peer announces.
     std::optional<uint64_t> back;
     if (groups_back >= 0) back = uint64_t(groups_back);
-    conn->subscribe(w.name, track_callback(sh, t, max_subgroup), max_subgroup, back);
+    SubscribeExtras extras;
+    extras.on_track_properties = [sh, t](const moqt::wire::KeyValueList& props) {  // loop thread
+      for (const auto& kv : props) {
+        if (kv.type == kLocTimescale && kv.int_value > 0) t->track_timescale = kv.int_value;
+        if (kv.is_bytes() && (kv.type == 0x0D || kv.type == 0x0F) && !kv.bytes_value.empty())
+          apply_config(*sh, *t, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kv.bytes_value.data()),
+                                                         kv.bytes_value.size()));
+      }
+    };
+    conn->subscribe(w.name, track_callback(sh, t, max_subgroup), max_subgroup, back, std::move(extras));
   }
   if (job->last) {
     bool first;
@@ -352,6 +432,58 @@ static void schedule_expose(GstElement* el, std::vector<Wanted> tracks, bool las
 
 // --- start / stop ----------------------------------------------------------------------------
 
+// A catalog object (loop thread): its tracks become pads. `auto_mode`: the first format whose
+// catalog comes is used from then on, MSF preferred (a hang catalog waits for MSF's answer).
+static void on_catalog(GstElement* el, const std::shared_ptr<SrcShared>& sh, const std::string& track,
+                       const packaging::Packager* format, const std::string& text, bool auto_mode) {
+  {
+    std::lock_guard<std::mutex> l(sh->mu);
+    if (sh->chosen && sh->chosen != format) return;  // the other format's catalog is in use
+    if (!sh->chosen && auto_mode && format == &packaging::hang() && !sh->msf_absent) {
+      sh->held_hang = text;
+      return;
+    }
+  }
+  std::string err;
+  auto entries = format->parse_catalog(text, &err);
+  if (!entries) {
+    GST_WARNING_OBJECT(el, "%s: %s", format->catalog_track(), err.c_str());
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(sh->mu);
+    if (!sh->chosen) GST_INFO_OBJECT(el, "broadcast packaging: %s (%s)", format->name(), format->catalog_track());
+    sh->chosen = format;
+    sh->held_hang.clear();
+  }
+  std::vector<Wanted> want;
+  bool complete = true;  // every wanted track has caps: then no-more-pads
+  for (packaging::CatalogEntry& e : *entries) {
+    if ((!track.empty() && e.name != track) || e.name == format->catalog_track()) {
+      if (e.caps) gst_caps_unref(e.caps);
+      continue;
+    }
+    if (!e.caps) {  // not exposed before its caps are known (a later catalog, or the timeout)
+      GST_WARNING_OBJECT(el, "%s: %s", format->catalog_track(), err.c_str());
+      complete = false;
+      continue;
+    }
+    want.push_back({e.name, e.caps, format});
+  }
+  if (want.empty() && complete) {
+    if (!track.empty() && !entries->empty())
+      GST_ELEMENT_ERROR(el, STREAM, NOT_IMPLEMENTED, ("The broadcast has no track '%s'", track.c_str()),
+                        ("the catalog lists %zu other track(s); see the 'track' property", entries->size()));
+    return;  // an empty catalog: wait for the next one
+  }
+  {
+    std::lock_guard<std::mutex> l(sh->mu);
+    sh->catalog_seen = sh->catalog_seen || complete;
+  }
+  if (!want.empty()) schedule_expose(el, std::move(want), complete);
+}
+
+
 static bool gst_moq_src_start(GstMoqSrc* self) {
   Settings s;
   std::string track;
@@ -361,6 +493,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
   GstCaps* manual_caps = self->caps ? gst_caps_ref(self->caps) : nullptr;
   const guint catalog_timeout = self->catalog_timeout;
   const gint max_layer = self->max_layer;
+  const gint packaging_choice = self->packaging;
   std::shared_ptr<SrcShared> sh = *self->sh;
   GST_OBJECT_UNLOCK(self);
   if (s.uri.empty()) {
@@ -376,6 +509,9 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
     sh->pushed.clear();
     sh->running = true;
     sh->catalog_seen = false;
+    sh->chosen = nullptr;
+    sh->msf_absent = sh->hang_absent = false;
+    sh->held_hang.clear();
     sh->exposed = false;
     sh->have_offset = false;
     sh->peer_seen = false;
@@ -426,61 +562,60 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
   std::optional<uint64_t> max_subgroup;
   if (max_layer >= 0) max_subgroup = uint64_t(max_layer);
 
+  // With packaging=auto both catalogs are asked for; a missing one is not an error.
+  const packaging::Packager* fixed = packaging_choice == kPackagingHang  ? &packaging::hang()
+                                     : packaging_choice == kPackagingMsf ? &packaging::msf()
+                                                                         : nullptr;
   if (manual_caps) {
     // One named track with the caps given: no catalog.
-    schedule_expose(el, {{track.empty() ? "video" : track, manual_caps}}, true);
+    schedule_expose(el, {{track.empty() ? "video" : track, manual_caps, fixed ? fixed : &packaging::msf()}}, true);
   } else {
-    // The catalog decides the pads (only `track` if one is named); object 0 of each of its
-    // groups is a full catalog.
-    conn->subscribe(
-        kCatalogTrack,
-        [el, sh, track](const ReceivedObject& o) {
-          if (o.location.object != 0) return;
-          std::string err;
-          auto entries = tracks_from_catalog(std::string(o.payload.begin(), o.payload.end()), &err);
-          if (!entries) {
-            GST_WARNING_OBJECT(el, "catalog: %s", err.c_str());
-            return;
-          }
-          std::vector<Wanted> want;
-          bool complete = true;  // every wanted track has caps: then no-more-pads
-          for (CatalogEntry& e : *entries) {
-            if ((!track.empty() && e.name != track) || e.name == kCatalogTrack) {
-              if (e.caps) gst_caps_unref(e.caps);
-              continue;
-            }
-            if (!e.caps) {  // not exposed before its caps are known (a later catalog, or the timeout)
-              GST_WARNING_OBJECT(el, "catalog: %s", err.c_str());
-              complete = false;
-              continue;
-            }
-            want.push_back({e.name, e.caps});
-          }
-          if (want.empty() && complete) {
-            if (!track.empty() && !entries->empty())
-              GST_ELEMENT_ERROR(el, STREAM, NOT_IMPLEMENTED, ("The broadcast has no track '%s'", track.c_str()),
-                                ("the catalog lists %zu other track(s); see the 'track' property", entries->size()));
-            return;  // an empty catalog: wait for the next one
-          }
+    for (const packaging::Packager* format : {&packaging::msf(), &packaging::hang()}) {
+      if (fixed && format != fixed) continue;
+      SubscribeExtras extras;
+      if (!fixed)
+        extras.on_refused = [el, sh, track, format](const std::string& why) {  // loop thread
+          std::string held;
+          bool none = false;
           {
             std::lock_guard<std::mutex> l(sh->mu);
-            sh->catalog_seen = sh->catalog_seen || complete;
+            (format == &packaging::msf() ? sh->msf_absent : sh->hang_absent) = true;
+            none = sh->msf_absent && sh->hang_absent;
+            if (format == &packaging::msf() && !sh->chosen) held = std::exchange(sh->held_hang, {});
           }
-          if (!want.empty()) schedule_expose(el, std::move(want), complete);
-        },
-        {}, 0);  // the current catalog group from its start
-    // No catalog in time (a publisher without one): expose the named track, or what was pushed,
-    // without caps; downstream typefinds.
-    auto on_timeout = [el, sh, track] {
+          GST_INFO_OBJECT(el, "no %s catalog (%s): %s", format->name(), format->catalog_track(), why.c_str());
+          if (!held.empty()) on_catalog(el, sh, track, &packaging::hang(), held, false);
+          if (none)
+            GST_ELEMENT_WARNING(el, STREAM, NOT_IMPLEMENTED, ("The broadcast has no catalog"),
+                                ("neither 'catalog' (MSF) nor 'catalog.json' (hang) exists; set 'caps' (and 'track', "
+                                 "'packaging') to play a track without one"));
+        };
+      conn->subscribe(
+          format->catalog_track(),
+          [el, sh, track, format, auto_mode = !fixed](const ReceivedObject& o) {
+            if (o.location.object != 0 || o.status != moqt::wire::ObjectStatus::kNormal) return;
+            on_catalog(el, sh, track, format, std::string(o.payload.begin(), o.payload.end()), auto_mode);
+          },
+          {}, 0, std::move(extras));  // the current catalog group from its start
+    }
+    // No catalog in time (a publisher without one): a hang catalog still waiting for MSF's answer,
+    // else the named track, or what was pushed, without caps; downstream typefinds.
+    auto on_timeout = [el, sh, track, fixed] {
       std::vector<Wanted> want;
+      std::string held;
       {
         std::lock_guard<std::mutex> l(sh->mu);
         if (sh->catalog_seen || !sh->running) return;
-        if (!track.empty()) want.push_back({track, nullptr});
-        for (const std::string& n : sh->pushed)
-          if (track.empty()) want.push_back({n, nullptr});
+        held = std::exchange(sh->held_hang, {});
+        const packaging::Packager* f = fixed ? fixed : &packaging::msf();
+        if (held.empty()) {
+          if (!track.empty()) want.push_back({track, nullptr, f});
+          for (const std::string& n : sh->pushed)
+            if (track.empty()) want.push_back({n, nullptr, f});
+          if (want.empty()) want.push_back({"video", nullptr, f});
+        }
       }
-      if (want.empty()) want.push_back({"video", nullptr});
+      if (!held.empty()) return on_catalog(el, sh, track, &packaging::hang(), held, false);
       GST_WARNING_OBJECT(el, "no catalog after the catalog-timeout: exposing %zu track(s) without caps", want.size());
       schedule_expose(el, std::move(want), true);
     };
@@ -498,7 +633,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
   }
   if (conn->listener()) {
     // Ingest: the peer PUBLISHes; accept the catalog's tracks (or the named one).
-    conn->accept_publishes([sh, track, max_subgroup](const std::string& name) -> ObjectCallback {
+    conn->accept_publishes([sh, track, max_subgroup, fixed](const std::string& name) -> ObjectCallback {
       if (!track.empty() && name != track) return nullptr;
       std::lock_guard<std::mutex> l(sh->mu);
       sh->pushed.insert(name);
@@ -506,6 +641,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
       if (!slot) {
         slot = std::make_shared<TrackOut>();
         slot->name = name;
+        slot->format = sh->chosen ? sh->chosen : fixed ? fixed : &packaging::msf();
       }
       return track_callback(sh, slot, max_subgroup);
     });
@@ -530,7 +666,7 @@ static void gst_moq_src_stop(GstMoqSrc* self) {
   }
   for (auto& [name, t] : tracks) {
     if (!t->appsrc) continue;
-    const std::string pad_name = "src_" + name;
+    const std::string pad_name = pad_name_of(name);
     if (GstPad* ghost = gst_element_get_static_pad(GST_ELEMENT(self), pad_name.c_str())) {
       gst_pad_set_active(ghost, FALSE);
       gst_element_remove_pad(GST_ELEMENT(self), ghost);
@@ -564,6 +700,17 @@ static GstStateChangeReturn gst_moq_src_change_state(GstElement* e, GstStateChan
 
 // --- properties --------------------------------------------------------------------------------
 
+static GType gst_moq_packaging_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {kPackagingAuto, "Whichever catalog the broadcast has: MSF ('catalog') if both", "auto"},
+      {kPackagingMsf, "LOC objects, MSF catalog 'catalog' (draft-ietf-moq-loc/-msf)", "msf"},
+      {kPackagingHang, "moq.dev's hang: catalog.json, timestamp-prefixed payloads (@moq/publish)", "hang"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMoqPackaging", values));
+  return type;
+}
+
 static void gst_moq_src_set_property(GObject* o, guint id, const GValue* v, GParamSpec* ps) {
   GstMoqSrc* self = GST_MOQ_SRC(o);
   GST_OBJECT_LOCK(self);
@@ -583,6 +730,7 @@ static void gst_moq_src_set_property(GObject* o, guint id, const GValue* v, GPar
     case PROP_MAX_LAYER: self->max_layer = g_value_get_int(v); break;
     case PROP_CATALOG_TIMEOUT: self->catalog_timeout = g_value_get_uint(v); break;
     case PROP_JOIN_GROUPS_BACK: self->join_groups_back = g_value_get_int(v); break;
+    case PROP_PACKAGING: self->packaging = g_value_get_enum(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
@@ -601,6 +749,7 @@ static void gst_moq_src_get_property(GObject* o, guint id, GValue* v, GParamSpec
     case PROP_MAX_LAYER: g_value_set_int(v, self->max_layer); break;
     case PROP_CATALOG_TIMEOUT: g_value_set_uint(v, self->catalog_timeout); break;
     case PROP_JOIN_GROUPS_BACK: g_value_set_int(v, self->join_groups_back); break;
+    case PROP_PACKAGING: g_value_set_enum(v, self->packaging); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
   }
   GST_OBJECT_UNLOCK(self);
@@ -655,11 +804,19 @@ static void gst_moq_src_class_init(GstMoqSrcClass* k) {
                        "the start of the current group (joining FETCH: no wait); N = N groups before that, as far as "
                        "the publisher's cache goes",
                        -1, 1000, -1, rw));
+  g_object_class_install_property(
+      g, PROP_PACKAGING,
+      g_param_spec_enum("packaging", "Packaging",
+                        "The broadcast's catalog and object framing: auto (whichever catalog exists, MSF first), "
+                        "msf (LOC objects, catalog 'catalog') or hang (moq.dev's catalog.json, payloads prefixed "
+                        "with a timestamp in µs); with 'caps' (no catalog) it says how the track is framed",
+                        gst_moq_packaging_get_type(), kPackagingAuto, rw));
   gst_element_class_add_static_pad_template(e, &src_template);
   gst_element_class_set_static_metadata(e, "MoQ source", "Source/Network",
                                         "Receives a Media over QUIC broadcast: one pad per track", "moq-gst developers");
   e->change_state = gst_moq_src_change_state;
   GST_DEBUG_CATEGORY_INIT(moq_src_debug, "moqsrc", 0, "Media over QUIC source");
+  gst_type_mark_as_plugin_api(gst_moq_packaging_get_type(), GstPluginAPIFlags(0));
 }
 
 static void gst_moq_src_init(GstMoqSrc* self) {
@@ -668,6 +825,7 @@ static void gst_moq_src_init(GstMoqSrc* self) {
   self->max_layer = -1;
   self->catalog_timeout = 3000;
   self->join_groups_back = -1;
+  self->packaging = kPackagingAuto;
   self->sh = new std::shared_ptr<SrcShared>(std::make_shared<SrcShared>());
   (*self->sh)->bin = GST_ELEMENT(self);
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SOURCE);

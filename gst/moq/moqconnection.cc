@@ -101,6 +101,7 @@ struct Connection::TrackSub : SubscriptionHandler {
   ObjectCallback cb;
   std::optional<uint64_t> max_subgroup;
   std::optional<uint64_t> groups_back;  // none: from the next group; N: joining FETCH of N groups back
+  SubscribeExtras extras;
   // While the joining FETCH brings the older objects, live ones wait so the element sees one
   // ordered sequence (bounded in count and time: a peer that never answers FETCH, e.g. @moq/net).
   bool fetching = false;
@@ -143,7 +144,11 @@ struct Connection::TrackSub : SubscriptionHandler {
     }
     deliver(o);
   }
+  void on_subscribe_ok(const SubscribeResult& r) override {
+    if (extras.on_track_properties && !r.track_properties.empty()) extras.on_track_properties(r.track_properties);
+  }
   void on_subscribe_error(uint64_t code, const std::string& reason) override {
+    if (extras.on_refused) return extras.on_refused("code " + std::to_string(code) + ": " + reason);
     // A listener serves many peers: one that refuses (or never answers) is not fatal.
     if (c->events_)
       c->events_(c->listener() ? "warning" : "error",
@@ -486,7 +491,7 @@ void Connection::count_dropped() {
 }
 
 void Connection::subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup,
-                           std::optional<uint64_t> groups_back) {
+                           std::optional<uint64_t> groups_back, SubscribeExtras extras) {
   loop_->run_sync([&] {
     // One handler per track for the connection's life: sessions hold pointers to it.
     std::unique_ptr<TrackSub>& slot = handler_->subs[track];
@@ -497,6 +502,7 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
     raw->cb = std::move(cb);
     raw->max_subgroup = max_subgroup;
     raw->groups_back = groups_back;
+    raw->extras = std::move(extras);
     for (auto& [sess, peer] : peers_)
       if (peer->announced) issue(peer->s, *raw);
     if (client_) issue(*client_, *raw);
@@ -522,8 +528,10 @@ void Connection::attach_local(TrackSub& sub) {
   TrackSub* s = &sub;
   auto retry = [this, s, alive = alive_](const std::string& why) {
     if (std::chrono::steady_clock::now() - *s->local_wait_since >= kLocalWait) {
-      if (events_) events_("error", s->track + ": not published in relay '" + settings_.relay + "' within " +
-                                        std::to_string(kLocalWait.count()) + " ms: " + why);
+      const std::string what = s->track + ": not published in relay '" + settings_.relay + "' within " +
+                               std::to_string(kLocalWait.count()) + " ms: " + why;
+      if (s->extras.on_refused) s->extras.on_refused(what);
+      else if (events_) events_("error", what);
       return;
     }
     loop_->add_timer(kLocalRetry, [this, s, alive] {

@@ -79,6 +79,15 @@ void refuse_property_change(GstElement* element, GParamSpec* pspec);
 using ObjectCallback = std::function<void(const moqt::session::ReceivedObject&)>;
 using EventCallback = std::function<void(const std::string& event, const std::string& detail)>;
 
+// More about one subscription (callbacks run on the loop thread).
+struct SubscribeExtras {
+  // Set: a refused SUBSCRIBE calls this instead of posting an error/warning event (for tracks
+  // that may not exist, such as one format's catalog).
+  std::function<void(const std::string& reason)> on_refused;
+  // The track's properties (SUBSCRIBE_OK / PUBLISH, draft-16+), before its first object.
+  std::function<void(const moqt::wire::KeyValueList&)> on_track_properties;
+};
+
 class Connection {
  public:
   static std::shared_ptr<Connection> create(const Settings& s, EventCallback events, std::string* error);
@@ -109,7 +118,7 @@ class Connection {
   // `groups_back`: none = live from the next group (a decoder's keyframe); N = live from the
   // largest object plus a joining FETCH of the current group and N before it, delivered in order.
   void subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup = {},
-                 std::optional<uint64_t> groups_back = {});
+                 std::optional<uint64_t> groups_back = {}, SubscribeExtras extras = {});
 
   // Listener: a PUBLISH of a track nobody subscribed to asks `acceptor`, which returns the
   // track's callback (or null to refuse). For sources that learn their tracks as they come.

@@ -226,9 +226,10 @@ TEST_F(ClusterTest, PublishedOnOneRelayDecodedOnTheOthersOneSubscriptionPerTrack
   while (!all() && Clock::now() < end) std::this_thread::sleep_for(50ms);
   for (size_t i = 0; i < viewers.size(); ++i)
     EXPECT_GE(viewers[i].frames.count(), 60u) << "viewer " << i << ": " << bus_errors(viewers[i].p);
-  const long tracks = A().metric("moqt_relay_pushed_tracks");
-  EXPECT_GE(tracks, 2) << "video and audio (and the catalog) pushed to A";
-  EXPECT_EQ(A().metric("moqt_relay_downstream_subscriptions"), 2 * tracks)
+  EXPECT_EQ(A().metric("moqt_relay_pushed_tracks"), 6)
+      << "catalog, video and audio in both formats (catalog-format=both) pushed to A";
+  // The viewers (moqsrc) ask for both catalogs and play the MSF video and audio.
+  EXPECT_EQ(A().metric("moqt_relay_downstream_subscriptions"), 2 * 4)
       << "one subscription per track for B and one for C, whatever their viewers";
   EXPECT_EQ(B().metric("moqt_relay_cluster_links"), 1);
   EXPECT_EQ(C().metric("moqt_relay_cluster_links"), 1);

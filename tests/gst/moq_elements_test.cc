@@ -245,6 +245,7 @@ AvRun pull_av(GstElement* receiver, GstElement* sender, int want_video, int want
   EXPECT_TRUE(vs && as);
   if (!vs || !as) return r;
   GstCaps* sender_ts = gst_caps_new_empty_simple("timestamp/x-unix");
+  GstCaps* sender_media_ts = gst_caps_new_empty_simple("timestamp/x-moq-media");
   const auto end = std::chrono::steady_clock::now() + limit;
   while ((r.video < want_video || r.audio < want_audio) && std::chrono::steady_clock::now() < end && r.error.empty()) {
     for (GstElement* sink : {vs, as}) {
@@ -253,14 +254,17 @@ AvRun pull_av(GstElement* receiver, GstElement* sender, int want_video, int want
       GstBuffer* b = gst_sample_get_buffer(smp);
       const bool is_video = sink == vs;
       ++(is_video ? r.video : r.audio);
-      if (GstReferenceTimestampMeta* m = gst_buffer_get_reference_timestamp_meta(b, sender_ts);
-          m && GST_BUFFER_PTS_IS_VALID(b))
+      // The sender's capture time (LOC) or media time (hang's timestamp prefix).
+      GstReferenceTimestampMeta* m = gst_buffer_get_reference_timestamp_meta(b, sender_ts);
+      if (!m) m = gst_buffer_get_reference_timestamp_meta(b, sender_media_ts);
+      if (m && GST_BUFFER_PTS_IS_VALID(b))
         (is_video ? r.video_offsets : r.audio_offsets).push_back(GST_CLOCK_DIFF(m->timestamp, GST_BUFFER_PTS(b)));
       gst_sample_unref(smp);
     }
     collect_errors(receiver, sender, &r.error);
   }
   gst_caps_unref(sender_ts);
+  gst_caps_unref(sender_media_ts);
   gst_object_unref(vs);
   gst_object_unref(as);
   return r;
@@ -272,12 +276,13 @@ GstClockTimeDiff median(std::vector<GstClockTimeDiff> v) {
   return v[v.size() / 2];
 }
 
-guint start_av_origin(PipelineRun& run) {
+guint start_av_origin(PipelineRun& run, const std::string& sink_props = "",
+                      const std::string& h264_format = "byte-stream") {
   return start_origin(run,
                       "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
                       "x264enc tune=zerolatency key-int-max=30 speed-preset=ultrafast ! "
-                      "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s "
-                      "uri=moqt://127.0.0.1:0/live/cam?mode=listener audiotestsrc is-live=true ! audioconvert ! opusenc ! s.");
+                      "video/x-h264,stream-format=" + h264_format + ",alignment=au ! moqsink name=s " + sink_props +
+                      " uri=moqt://127.0.0.1:0/live/cam?mode=listener audiotestsrc is-live=true ! audioconvert ! opusenc ! s.");
 }
 
 TEST(ElementsAV, OneSourceExposesVideoAndAudioAndKeepsThemInSync) {
@@ -301,6 +306,50 @@ TEST(ElementsAV, OneSourceExposesVideoAndAudioAndKeepsThemInSync) {
               r.audio, double(dv) / 1e6, double(da) / 1e6);
   EXPECT_LT(std::abs(dv - da), 2 * GST_MSECOND) << "video offset " << dv << " ns, audio offset " << da << " ns";
 }
+
+// moq.dev's hang packaging end to end: moqsink writes catalog.json and timestamp-prefixed payloads,
+// moqsrc finds the hang catalog by itself (packaging=auto), strips the prefixes into PTS on one
+// timeline, and both decoders run in sync. Length-prefixed H.264 travels with its avcC as the
+// rendition's description; with catalog-format=both, packaging=hang picks the TRACK.hang copies.
+struct HangCase {
+  const char* name;
+  const char* sink_props;
+  const char* h264_format;
+  const char* src_props;
+  const char* video_pad;
+  const char* audio_pad;
+};
+class ElementsHang : public ::testing::TestWithParam<HangCase> {};
+
+TEST_P(ElementsHang, HangBroadcastDecodesInSync) {
+  const HangCase& c = GetParam();
+  PipelineRun snd, rcv;
+  const guint port = start_av_origin(snd, c.sink_props, c.h264_format);
+  ASSERT_GT(port, 0u);
+  rcv.pipeline = launch(std::string("moqsrc name=r ") + c.src_props + " uri=moqt://127.0.0.1:" + std::to_string(port) +
+                        "/live/cam?tls-insecure=true r." + c.video_pad +
+                        " ! queue ! h264parse ! avdec_h264 ! appsink name=v sync=false max-buffers=2000 r." +
+                        c.audio_pad + " ! queue ! opusdec ! appsink name=a sync=false max-buffers=2000");
+  ASSERT_TRUE(rcv.pipeline);
+  ASSERT_NE(gst_element_set_state(rcv.pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  AvRun r = pull_av(rcv.pipeline, snd.pipeline, 60, 100, std::chrono::seconds(20), "v", "a");
+  EXPECT_EQ(r.error, "");
+  EXPECT_GE(r.video, 60);
+  EXPECT_GE(r.audio, 100);
+  ASSERT_FALSE(r.video_offsets.empty());
+  ASSERT_FALSE(r.audio_offsets.empty());
+  const GstClockTimeDiff dv = median(r.video_offsets), da = median(r.audio_offsets);
+  std::printf("hang %s: %d video frames, %d audio buffers; receiver - sender PTS: video %.3f ms, audio %.3f ms\n",
+              c.name, r.video, r.audio, double(dv) / 1e6, double(da) / 1e6);
+  EXPECT_LT(std::abs(dv - da), 2 * GST_MSECOND) << "video offset " << dv << " ns, audio offset " << da << " ns";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Formats, ElementsHang,
+    ::testing::Values(HangCase{"annexb", "catalog-format=hang", "byte-stream", "", "src_video", "src_audio"},
+                      HangCase{"avcc", "catalog-format=hang", "avc", "packaging=hang", "src_video", "src_audio"},
+                      HangCase{"both", "", "byte-stream", "packaging=hang", "src_video_hang", "src_audio_hang"}),
+    [](const ::testing::TestParamInfo<HangCase>& i) { return std::string(i.param.name); });
 
 // Ingest with the catalog: moqsink (caller) PUBLISHes video, audio and the catalog to a
 // listening moqsrc, which exposes both tracks from the catalog without any caps set by hand.

@@ -92,6 +92,9 @@ struct SubscribeResult {
   std::optional<Location> largest;
   GroupOrder group_order = GroupOrder::kAscending;
   uint64_t expires_ms = 0;
+  // Properties of the whole track (-16+: e.g. LOC Timescale 0x08 or a decoder configuration
+  // that holds for every object).
+  KeyValueList track_properties;
 };
 
 class SubscriptionHandler {

@@ -452,6 +452,7 @@ void Session::on_publish(const Publish& m, StreamId) {
   SubscribeResult r;
   r.track_alias = m.track_alias;
   r.largest = m.params.largest_object;
+  r.track_properties = m.track_properties;
   h->on_subscribe_ok(r);
   for (auto& [id, u] : uni_) u->flush_waiting();
 }

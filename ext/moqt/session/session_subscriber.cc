@@ -28,6 +28,7 @@ void Session::on_subscribe_ok(const SubscribeOk& m, StreamId stream) {
   r.largest = m.params.largest_object;
   r.expires_ms = m.params.expires.value_or(0);
   r.group_order = m.params.group_order.value_or(GroupOrder::kAscending);
+  r.track_properties = m.track_properties;
   if (s.handler) s.handler->on_subscribe_ok(r);
   for (auto& [sid, u] : uni_) u->flush_waiting();
 }

@@ -1,0 +1,189 @@
+// LOC objects + the MSF catalog (draft-ietf-moq-loc, draft-ietf-moq-msf). The catalog is a JSON
+// track "catalog" listing the tracks with WebCodecs codec strings, sizes, rates and init data;
+// we add "gstCaps" (the exact caps string: other readers ignore unknown fields, and moqsrc gets
+// the caps back losslessly). Each object carries LOC properties; its payload is the bitstream.
+#include <json-glib/json-glib.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+
+#include "json_util.h"
+#include "packaging.h"
+
+namespace moqgst::packaging {
+
+namespace {
+
+using moqt::wire::KeyValuePair;
+
+constexpr uint64_t kTimescale = 0x08;     // present: the timestamp is media time in these units
+constexpr uint64_t kFrameMarking = 0x09;  // RFC 9626 one-byte form
+constexpr uint64_t kVideoConfig = 0x0D;
+constexpr uint64_t kAudioConfig = 0x0F;
+constexpr uint64_t kTimestamp = 0x10;
+
+void member_int(JsonBuilder* b, const char* name, gint64 v) {
+  json_builder_set_member_name(b, name);
+  json_builder_add_int_value(b, v);
+}
+void member_string(JsonBuilder* b, const char* name, const char* v) {
+  json_builder_set_member_name(b, name);
+  json_builder_add_string_value(b, v);
+}
+
+class Msf final : public Packager {
+ public:
+  Format format() const override { return Format::kMsf; }
+  const char* name() const override { return "msf"; }
+  const char* catalog_track() const override { return "catalog"; }
+
+  std::string build_catalog(const std::vector<TrackInfo>& tracks) const override {
+    JsonBuilder* b = json_builder_new();
+    json_builder_begin_object(b);
+    member_int(b, "version", 1);
+    member_int(b, "generatedAt", gint64(time(nullptr)) * 1000);
+    json_builder_set_member_name(b, "isComplete");
+    json_builder_add_boolean_value(b, FALSE);
+    json_builder_set_member_name(b, "tracks");
+    json_builder_begin_array(b);
+    for (const TrackInfo& t : tracks) {
+      json_builder_begin_object(b);
+      member_string(b, "name", t.name.c_str());
+      member_string(b, "packaging", "loc");
+      json_builder_set_member_name(b, "isLive");
+      json_builder_add_boolean_value(b, TRUE);
+      if (t.caps && !gst_caps_is_empty(t.caps) && !gst_caps_is_any(t.caps)) {
+        const GstStructure* s = gst_caps_get_structure(t.caps, 0);
+        const std::string n = gst_structure_get_name(s);
+        member_string(b, "role", n.rfind("video/", 0) == 0 ? "video" : n.rfind("audio/", 0) == 0 ? "audio" : "data");
+        if (std::string c = codec_string(t.caps); !c.empty()) member_string(b, "codec", c.c_str());
+        gint v;
+        if (gst_structure_get_int(s, "width", &v)) member_int(b, "width", v);
+        if (gst_structure_get_int(s, "height", &v)) member_int(b, "height", v);
+        gint fn, fd;
+        if (gst_structure_get_fraction(s, "framerate", &fn, &fd) && fd > 0 && fn > 0) {
+          json_builder_set_member_name(b, "framerate");
+          json_builder_add_double_value(b, double(fn) / fd);
+        }
+        if (gst_structure_get_int(s, "rate", &v)) member_int(b, "samplerate", v);
+        if (gst_structure_get_int(s, "channels", &v)) member_string(b, "channelConfig", std::to_string(v).c_str());
+        if (gst_structure_has_field(s, "codec_data")) {
+          const std::string cd = codec_config(t.caps);
+          gchar* b64 = g_base64_encode(reinterpret_cast<const guchar*>(cd.data()), cd.size());
+          member_string(b, "initData", b64);
+          g_free(b64);
+        }
+        gchar* cs = gst_caps_to_string(t.caps);
+        member_string(b, "gstCaps", cs);
+        g_free(cs);
+      }
+      json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    JsonGenerator* g = json_generator_new();
+    JsonNode* root = json_builder_get_root(b);
+    json_generator_set_root(g, root);
+    gchar* text = json_generator_to_data(g, nullptr);
+    std::string out(text);
+    g_free(text);
+    json_node_unref(root);
+    g_object_unref(g);
+    g_object_unref(b);
+    return out;
+  }
+
+  std::optional<std::vector<CatalogEntry>> parse_catalog(const std::string& text, std::string* error) const override {
+    JsonParser* p = nullptr;
+    JsonObject* root = json::parse_object(text, &p, error);
+    JsonArray* tracks = json::array(root, "tracks");
+    if (!tracks) {
+      if (root && error) *error = "catalog has no 'tracks' array";
+      g_object_unref(p);
+      return std::nullopt;
+    }
+    std::vector<CatalogEntry> out;
+    for (guint i = 0; i < json_array_get_length(tracks); ++i) {
+      JsonNode* en = json_array_get_element(tracks, i);
+      if (!JSON_NODE_HOLDS_OBJECT(en)) continue;
+      JsonObject* t = json_node_get_object(en);
+      const char* name = json::string(t, "name", "");
+      if (!*name) continue;
+      std::string why;
+      GstCaps* caps = caps_of_entry(t, name, &why);
+      if (!caps && error && error->empty()) *error = why;
+      out.push_back({name, caps});
+    }
+    g_object_unref(p);
+    return out;
+  }
+
+  void pack(const Frame& f, moqt::quic::SendBuffer data, moqt::session::Object* o) const override {
+    if (f.layer && f.video)  // whole frame (S, E), independent, base-layer sync, temporal id
+      o->properties.push_back(KeyValuePair::bytes(
+          kFrameMarking,
+          std::string(1, char(0xC0 | (f.keyframe ? 0x20 : 0) | (*f.layer == 0 ? 0x08 : 0) | (*f.layer & 0x07)))));
+    if (f.group_start && f.config && !f.config->empty())
+      o->properties.push_back(KeyValuePair::bytes(f.video ? kVideoConfig : kAudioConfig, *f.config));
+    // The capture time as wall-clock µs since the epoch (LOC's default, what browsers expect);
+    // without a clock, media time in µs declared by a Timescale.
+    if (f.wall_us) {
+      o->properties.push_back(KeyValuePair::integer(kTimestamp, uint64_t(*f.wall_us)));
+    } else if (f.running_us) {
+      o->properties.push_back(KeyValuePair::integer(kTimescale, 1000000));
+      o->properties.push_back(KeyValuePair::integer(kTimestamp, *f.running_us));
+    }
+    // Ascending by type: drafts >= 16 delta-code property types.
+    std::sort(o->properties.begin(), o->properties.end(), [](const auto& a, const auto& b) { return a.type < b.type; });
+    o->payload = std::move(data);
+  }
+
+  bool unpack(const moqt::session::ReceivedObject& o, std::optional<uint64_t> track_timescale,
+              Unpacked* out) const override {
+    std::optional<uint64_t> ts, scale = track_timescale;
+    for (const auto& kv : o.properties) {
+      if (kv.is_bytes()) {
+        if (kv.type == kVideoConfig || kv.type == kAudioConfig)
+          out->config = {reinterpret_cast<const uint8_t*>(kv.bytes_value.data()), kv.bytes_value.size()};
+        continue;
+      }
+      if (kv.type == kTimestamp) ts = kv.int_value;
+      if (kv.type == kTimescale && kv.int_value > 0) scale = kv.int_value;
+    }
+    out->offset = 0;
+    if (ts) {
+      out->wall_clock = !scale;
+      out->pts = scale ? gst_util_uint64_scale(*ts, GST_SECOND, *scale) : *ts * GST_USECOND;
+    }
+    return true;
+  }
+
+ private:
+  static GstCaps* caps_of_entry(JsonObject* t, const std::string& track, std::string* error) {
+    if (const char* cs = json::string(t, "gstCaps"))
+      if (GstCaps* c = gst_caps_from_string(cs)) return c;
+    const std::string codec = json::string(t, "codec", "");
+    std::string init;
+    if (const char* b64 = json::string(t, "initData")) {
+      gsize n = 0;
+      guchar* d = g_base64_decode(b64, &n);
+      init.assign(reinterpret_cast<const char*>(d), n);
+      g_free(d);
+    }
+    const int channels = atoi(json::string(t, "channelConfig", "0"));
+    GstCaps* c = caps_for_codec(codec, init, int(json::integer(t, "width")), int(json::integer(t, "height")),
+                                int(json::integer(t, "samplerate")), channels);
+    if (!c && error) *error = "catalog lists track '" + track + "' with an unknown codec '" + codec + "'";
+    return c;
+  }
+};
+
+}  // namespace
+
+const Packager& msf() {
+  static const Msf instance;
+  return instance;
+}
+
+}  // namespace moqgst::packaging
