@@ -28,7 +28,10 @@ export const protocolsFor = (d) => (d === 14 ? [] : [`moqt-${d}`]);
 export const moqnetVersion = () =>
   JSON.parse(fs.readFileSync(path.join(here, 'node_modules/@moq/net/package.json'), 'utf8')).version;
 
-export async function startHarness(tag, { deadlineMs = 270_000 } = {}) {
+// `page`: the entry bundled into the page (default moqnet_page.js), `ready`: the window function
+// whose presence says the page loaded, `chromiumArgs`: more Chromium flags.
+export async function startHarness(tag, { deadlineMs = 270_000, page: pageEntry = 'moqnet_page.js', ready = 'moqSub',
+                                          chromiumArgs = [] } = {}) {
   const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
   const children = new Set();
   const results = [];
@@ -58,9 +61,9 @@ export async function startHarness(tag, { deadlineMs = 270_000 } = {}) {
   // 1. The page, bundled into a temporary directory and served from http://127.0.0.1.
   try {
     await esbuild.build({
-      entryPoints: [path.join(here, 'moqnet_page.js')],
+      entryPoints: [path.join(here, pageEntry)],
       bundle: true,
-      format: 'iife',
+      format: 'esm',
       target: 'es2022',
       outfile: path.join(tmp, 'bundle.js'),
       logLevel: 'warning',
@@ -70,7 +73,7 @@ export async function startHarness(tag, { deadlineMs = 270_000 } = {}) {
     await new Promise(() => {});
   }
   fs.writeFileSync(path.join(tmp, 'index.html'),
-    '<!doctype html><meta charset=utf-8><title>moq-net interop</title><script src="bundle.js"></script>');
+    `<!doctype html><meta charset=utf-8><title>${tag}</title><body><script type="module" src="bundle.js"></script>`);
   pageServer = http.createServer((req, res) => {
     const file = req.url === '/bundle.js' ? 'bundle.js' : 'index.html';
     res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
@@ -85,7 +88,7 @@ export async function startHarness(tag, { deadlineMs = 270_000 } = {}) {
       executablePath: CHROMIUM,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-             '--disable-component-update', '--disable-sync'],
+             '--disable-component-update', '--disable-sync', ...chromiumArgs],
       timeout: 30_000,
     });
   } catch (e) {
@@ -95,6 +98,7 @@ export async function startHarness(tag, { deadlineMs = 270_000 } = {}) {
 
   const h = {
     tmp, results, pageLog, browser, cleanup, abort,
+    page: () => page,
     // A fresh page per case, so one case's leftovers (or a renderer crash) cannot affect the next.
     async openPage() {
       if (page) await page.close().catch(() => {});
@@ -107,7 +111,7 @@ export async function startHarness(tag, { deadlineMs = 270_000 } = {}) {
         if (debug) console.log(`${(performance.now() / 1000).toFixed(3)} ${l}`);
       });
       await page.goto(pageUrl);
-      await page.waitForFunction(() => typeof window.moqSub === 'function', null, { timeout: 10_000 });
+      await page.waitForFunction((fn) => typeof window[fn] === 'function', ready, { timeout: 10_000 });
     },
     // Resolves with the crash reason when the current page's renderer crashes.
     crashed: () => pageCrashed,
