@@ -105,6 +105,7 @@ struct Connection::TrackSub : SubscriptionHandler {
   // While the joining FETCH brings the older objects, live ones wait so the element sees one
   // ordered sequence (bounded in count and time: a peer that never answers FETCH, e.g. @moq/net).
   bool fetching = false;
+  uint64_t fetch_generation = 0;  // which joining FETCH the hold timer belongs to
   std::chrono::steady_clock::time_point fetch_started;
   std::vector<ReceivedObject> held;
   // Attached to an in-process relay: the subscription there, and since when we wait for one.
@@ -121,7 +122,9 @@ struct Connection::TrackSub : SubscriptionHandler {
     void on_fetch_done() override { t->fetch_over(); }
   } fetch{this};
 
+  bool delivered_any = false;
   void deliver(const ReceivedObject& o) {
+    delivered_any = true;
     {
       std::lock_guard<std::mutex> l(c->mu_);
       ++c->objects_received_;
@@ -171,6 +174,12 @@ void Connection::issue(Target& target, TrackSub& sub) {
   if (id && sub.groups_back && target.joining_fetch(*id, *sub.groups_back, true, &sub.fetch)) {
     sub.fetching = true;
     sub.fetch_started = std::chrono::steady_clock::now();
+    // A peer that never answers the FETCH (@moq/net) must not keep what came live waiting for
+    // a later object: a catalog track may send one object and nothing more for a long time.
+    TrackSub* s = &sub;
+    loop_->add_timer(TrackSub::kMaxHold, [s, gen = ++sub.fetch_generation, alive = alive_] {
+      if (*alive && s->fetching && s->fetch_generation == gen) s->fetch_over();
+    });
   }
 }
 
@@ -226,6 +235,10 @@ struct Connection::Handler : SessionHandler {
 
 void Connection::TrackSub::on_done(uint64_t status, const std::string& reason) {
   if (!c->events_ || c->stopping_) return;  // our own close as the element stops
+  // A track that may not exist, ended before its first object (@moq/publish answers an unknown
+  // track with SUBSCRIBE_OK then PUBLISH_DONE): the same as a refusal.
+  if (extras.on_refused && !delivered_any && (!c->client_ || !c->client_->session().closed()))
+    return extras.on_refused("PUBLISH_DONE before any object: status " + std::to_string(status) + " " + reason);
   // The session went away under an established caller: the reconnect resubscribes.
   if (c->will_reconnect() && c->client_->session().closed()) return;
   // Only a publisher that ended the track is an end of stream; anything else cut it short.
