@@ -158,7 +158,8 @@ TEST(Msf, LocPropertiesAndTimescales) {
   EXPECT_EQ(o.properties[2].type, 0x10u);
   EXPECT_EQ(std::string(o.payload.data.begin(), o.payload.data.end()), "frame");
   Unpacked u;
-  ASSERT_TRUE(msf().unpack(received(o), std::nullopt, &u));
+  const ReceivedObject r1 = received(o);  // Unpacked points into it
+  ASSERT_TRUE(msf().unpack(r1, std::nullopt, &u));
   EXPECT_EQ(u.offset, 0u);
   EXPECT_TRUE(u.wall_clock);
   EXPECT_EQ(*u.pts, GstClockTime(1'700'000'000'000'000) * 1000);
@@ -175,7 +176,8 @@ TEST(Msf, LocPropertiesAndTimescales) {
   EXPECT_EQ(o2.properties[0].type, 0x08u);
   EXPECT_EQ(o2.properties[0].int_value, 1000000u);
   Unpacked u2;
-  ASSERT_TRUE(msf().unpack(received(o2), std::nullopt, &u2));
+  const ReceivedObject r2 = received(o2);
+  ASSERT_TRUE(msf().unpack(r2, std::nullopt, &u2));
   EXPECT_FALSE(u2.wall_clock);
   EXPECT_EQ(*u2.pts, 40 * GST_MSECOND);
 

@@ -52,7 +52,7 @@ struct Frame {
   const std::string* config = nullptr;  // codec configuration (avcC, hvcC, OpusHead, ...) or empty
 };
 
-// What a received object holds for a buffer.
+// What a received object holds for a buffer (`config` points into that object: valid while it is).
 struct Unpacked {
   size_t offset = 0;  // the codec bitstream starts here in the payload
   std::optional<GstClockTime> pts;  // ns
