@@ -100,6 +100,7 @@ struct SrcShared {
   const moqgst::packaging::Packager* chosen = nullptr;
   bool msf_absent = false, hang_absent = false;
   std::string held_hang;
+  std::shared_ptr<std::function<void()>> ask_catalogs;  // caller: asks for the catalogs (again)
   bool have_offset = false;
   GstClockTimeDiff offset = 0;  // running time - sender PTS, fixed by the first buffer of any pad
   // Listener: the catalog timeout runs from the first peer session, not from element start.
@@ -512,6 +513,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
     sh->chosen = nullptr;
     sh->msf_absent = sh->hang_absent = false;
     sh->held_hang.clear();
+    sh->ask_catalogs = nullptr;
     sh->exposed = false;
     sh->have_offset = false;
     sh->peer_seen = false;
@@ -570,34 +572,55 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
     // One named track with the caps given: no catalog.
     schedule_expose(el, {{track.empty() ? "video" : track, manual_caps, fixed ? fixed : &packaging::msf()}}, true);
   } else {
-    for (const packaging::Packager* format : {&packaging::msf(), &packaging::hang()}) {
-      if (fixed && format != fixed) continue;
-      SubscribeExtras extras;
-      if (!fixed)
-        extras.on_refused = [el, sh, track, format](const std::string& why) {  // loop thread
-          std::string held;
-          bool none = false;
-          {
-            std::lock_guard<std::mutex> l(sh->mu);
-            (format == &packaging::msf() ? sh->msf_absent : sh->hang_absent) = true;
-            none = sh->msf_absent && sh->hang_absent;
-            if (format == &packaging::msf() && !sh->chosen) held = std::exchange(sh->held_hang, {});
-          }
-          GST_INFO_OBJECT(el, "no %s catalog (%s): %s", format->name(), format->catalog_track(), why.c_str());
-          if (!held.empty()) on_catalog(el, sh, track, &packaging::hang(), held, false);
-          if (none)
+    // Asks for the catalog(s). A caller that started before its publisher (a relay refuses at once
+    // what nobody announced yet) asks again every 500 ms while the catalog-timeout runs.
+    Connection* raw_conn = conn.get();
+    const bool listener = conn->listener();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(catalog_timeout);
+    auto ask = std::make_shared<std::function<void()>>();
+    *ask = [el, sh, track, fixed, raw_conn, listener, deadline, weak = std::weak_ptr<std::function<void()>>(ask)] {
+      for (const packaging::Packager* format : {&packaging::msf(), &packaging::hang()}) {
+        if (fixed && format != fixed) continue;
+        SubscribeExtras extras;
+        if (!fixed)
+          extras.on_refused = [el, sh, track, format, raw_conn, listener, deadline, weak](const std::string& why) {
+            std::string held;
+            bool none = false;
+            {
+              std::lock_guard<std::mutex> l(sh->mu);
+              (format == &packaging::msf() ? sh->msf_absent : sh->hang_absent) = true;
+              none = sh->msf_absent && sh->hang_absent && !sh->chosen;
+              if (format == &packaging::msf() && !sh->chosen) held = std::exchange(sh->held_hang, {});
+              if (none && !listener && std::chrono::steady_clock::now() + std::chrono::milliseconds(500) < deadline)
+                sh->msf_absent = sh->hang_absent = false;  // asked again below
+              else if (none)
+                none = !sh->catalog_seen;
+            }
+            GST_INFO_OBJECT(el, "no %s catalog (%s): %s", format->name(), format->catalog_track(), why.c_str());
+            if (!held.empty()) on_catalog(el, sh, track, &packaging::hang(), held, false);
+            if (!none) return;
+            if (!listener && std::chrono::steady_clock::now() + std::chrono::milliseconds(500) < deadline) {
+              if (auto again = weak.lock()) raw_conn->after(std::chrono::milliseconds(500), *again);
+              return;
+            }
             GST_ELEMENT_WARNING(el, STREAM, NOT_IMPLEMENTED, ("The broadcast has no catalog"),
                                 ("neither 'catalog' (MSF) nor 'catalog.json' (hang) exists; set 'caps' (and 'track', "
                                  "'packaging') to play a track without one"));
-        };
-      conn->subscribe(
-          format->catalog_track(),
-          [el, sh, track, format, auto_mode = !fixed](const ReceivedObject& o) {
-            if (o.location.object != 0 || o.status != moqt::wire::ObjectStatus::kNormal) return;
-            on_catalog(el, sh, track, format, std::string(o.payload.begin(), o.payload.end()), auto_mode);
-          },
-          {}, 0, std::move(extras));  // the current catalog group from its start
+          };
+        raw_conn->subscribe(
+            format->catalog_track(),
+            [el, sh, track, format, auto_mode = !fixed](const ReceivedObject& o) {
+              if (o.location.object != 0 || o.status != moqt::wire::ObjectStatus::kNormal) return;
+              on_catalog(el, sh, track, format, std::string(o.payload.begin(), o.payload.end()), auto_mode);
+            },
+            {}, 0, std::move(extras));  // the current catalog group from its start
+      }
+    };
+    {
+      std::lock_guard<std::mutex> l(sh->mu);
+      sh->ask_catalogs = ask;  // kept while running (the retries hold it weakly)
     }
+    (*ask)();
     // No catalog in time (a publisher without one): a hang catalog still waiting for MSF's answer,
     // else the named track, or what was pushed, without caps; downstream typefinds.
     auto on_timeout = [el, sh, track, fixed] {
@@ -662,6 +685,7 @@ static void gst_moq_src_stop(GstMoqSrc* self) {
     std::lock_guard<std::mutex> l(sh->mu);
     sh->running = false;
     sh->start_catalog_timer = nullptr;
+    sh->ask_catalogs = nullptr;
     tracks.swap(sh->tracks);
   }
   for (auto& [name, t] : tracks) {

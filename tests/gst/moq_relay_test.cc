@@ -335,6 +335,22 @@ TEST(RelayDaemon, PlaybinPlaysAMoqtUriThroughTheRelay) {
   EXPECT_GE(playbin_frames(play, 30, &err), 30) << err;
 }
 
+// A viewer started before its publisher: the relay refuses the catalogs at once (nothing announced
+// yet, no hold), moqsrc asks again every 500 ms within its catalog-timeout and plays once the
+// publisher arrives.
+TEST(RelayDaemon, ViewerStartedBeforeThePublisherPlaysOnceItArrives) {
+  if (!g_getenv("MOQT_RELAY")) GTEST_SKIP() << "moqt-relay not built here (MOQT_RELAY unset)";
+  RelayProcess relay;
+  ASSERT_GT(relay.port, 0u);
+  Pipeline view(viewer(relay.url("moqt", "tls-pin=" + relay.sha256)));
+  std::this_thread::sleep_for(1000ms);
+  Pipeline pub(publisher(relay.url("moqt", "tls-insecure=true"), 30));
+  std::string err;
+  EXPECT_GE(view.pull("v", 30, 15s, &err), 30) << err;
+  EXPECT_GE(view.pull("a", 50, 10s, &err), 50) << err;
+  EXPECT_EQ(err, "");
+}
+
 // moqsink -> moqt-relay (the origin side) -> a chained moqrelay element (upstream=) -> viewers on
 // the element: one attached in-process, one over the network.
 TEST(RelayDaemon, ChainedRelayElementServesTheDaemonsTracks) {
