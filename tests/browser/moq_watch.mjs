@@ -40,6 +40,10 @@ async function serveFingerprint(port, sha256) {
   return srv;
 }
 
+// A moqt-relay of the case's own: held requests wait for their publisher, short linger and drain.
+const startRelay = () => h.startListener(relayBin, ['--listen', '127.0.0.1:0', '--hold-ms', '10000', '--linger-ms', '500',
+                                                    '--drain-ms', '300', '--idle-timeout-ms', '5000'], 'relay');
+
 const av = (sink) => ['videotestsrc', 'is-live=true', '!', 'video/x-raw,width=320,height=240,framerate=30/1', '!',
   'x264enc', 'tune=zerolatency', 'key-int-max=30', 'speed-preset=ultrafast', '!',
   'video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline', '!', 'moqsink', 'name=s', sink,
@@ -90,8 +94,7 @@ async function direct(draft) {
 
 async function throughRelay(draft) {
   const name = `@moq/watch draft-${draft} <- moqt-relay <- moqsink draft-18 (raw QUIC, PUBLISH)`;
-  const relay = h.startListener(relayBin, ['--listen', '127.0.0.1:0', '--hold-ms', '10000', '--linger-ms', '500',
-                                           '--drain-ms', '300', '--idle-timeout-ms', '5000'], 'relay');
+  const relay = startRelay();
   let g, fp;
   try {
     const { port, sha256 } = await relay.ready;
@@ -173,8 +176,7 @@ async function publishToListener(draft) {
 
 async function publishThroughRelay(draft) {
   const name = `@moq/publish draft-${draft} -> moqt-relay -> moqsrc draft-18 (raw QUIC)`;
-  const relay = h.startListener(relayBin, ['--listen', '127.0.0.1:0', '--hold-ms', '10000', '--linger-ms', '500',
-                                           '--drain-ms', '300', '--idle-timeout-ms', '5000'], 'relay');
+  const relay = startRelay();
   let g, fp;
   try {
     const { port, sha256 } = await relay.ready;

@@ -42,18 +42,10 @@ bool unhex(const char* text, std::string* out) {
   return true;
 }
 
-void member_int(JsonBuilder* b, const char* name, gint64 v) {
-  json_builder_set_member_name(b, name);
-  json_builder_add_int_value(b, v);
-}
-void member_string(JsonBuilder* b, const char* name, const std::string& v) {
-  json_builder_set_member_name(b, name);
-  json_builder_add_string_value(b, v.c_str());
-}
 void legacy_container(JsonBuilder* b) {
   json_builder_set_member_name(b, "container");
   json_builder_begin_object(b);
-  member_string(b, "kind", "legacy");
+  json::member_string(b, "kind", "legacy");
   json_builder_end_object(b);
 }
 
@@ -84,15 +76,15 @@ class Hang final : public Packager {
         }
         json_builder_set_member_name(b, t.name.c_str());
         json_builder_begin_object(b);
-        member_string(b, "codec", codec);
+        json::member_string(b, "codec", codec.c_str());
         legacy_container(b);
         // Opus decodes from the packets alone (mono/stereo); VP8 has no configuration record.
         const std::string config = codec_config(t.caps);
-        if (!config.empty() && codec != "opus" && codec != "vp8") member_string(b, "description", hex(config));
+        if (!config.empty() && codec != "opus" && codec != "vp8") json::member_string(b, "description", hex(config).c_str());
         gint v, w = 0, h = 0;
         if (kind[0] == 'v') {
-          if (gst_structure_get_int(s, "width", &w)) member_int(b, "codedWidth", w);
-          if (gst_structure_get_int(s, "height", &h)) member_int(b, "codedHeight", h);
+          if (gst_structure_get_int(s, "width", &w)) json::member_int(b, "codedWidth", w);
+          if (gst_structure_get_int(s, "height", &h)) json::member_int(b, "codedHeight", h);
           gint fn, fd;
           if (gst_structure_get_fraction(s, "framerate", &fn, &fd) && fd > 0 && fn > 0) {
             json_builder_set_member_name(b, "framerate");
@@ -102,8 +94,8 @@ class Hang final : public Packager {
           json_builder_add_boolean_value(b, TRUE);
           if (display_w == 0 && w > 0 && h > 0) display_w = w, display_h = h;
         } else {
-          member_int(b, "sampleRate", gst_structure_get_int(s, "rate", &v) ? v : 48000);
-          member_int(b, "numberOfChannels", gst_structure_get_int(s, "channels", &v) ? v : 2);
+          json::member_int(b, "sampleRate", gst_structure_get_int(s, "rate", &v) ? v : 48000);
+          json::member_int(b, "numberOfChannels", gst_structure_get_int(s, "channels", &v) ? v : 2);
         }
         json_builder_end_object(b);
       }
@@ -112,23 +104,14 @@ class Hang final : public Packager {
       if (display_w > 0) {
         json_builder_set_member_name(b, "display");
         json_builder_begin_object(b);
-        member_int(b, "width", display_w);
-        member_int(b, "height", display_h);
+        json::member_int(b, "width", display_w);
+        json::member_int(b, "height", display_h);
         json_builder_end_object(b);
       }
       json_builder_end_object(b);
     }
     json_builder_end_object(b);
-    JsonGenerator* g = json_generator_new();
-    JsonNode* root = json_builder_get_root(b);
-    json_generator_set_root(g, root);
-    gchar* text = json_generator_to_data(g, nullptr);
-    std::string out(text);
-    g_free(text);
-    json_node_unref(root);
-    g_object_unref(g);
-    g_object_unref(b);
-    return out;
+    return json::finish(b);
   }
 
   std::optional<std::vector<CatalogEntry>> parse_catalog(const std::string& text, std::string* error) const override {

@@ -1,4 +1,4 @@
-// Type-checked reads from json-glib objects: a catalog comes from the network, and json-glib's
+// Type-checked reads from json-glib objects (and the few writes the catalogs share): a catalog comes from the network, and json-glib's
 // own getters emit CRITICALs (fatal in our tests) when a member has an unexpected type.
 #pragma once
 
@@ -60,6 +60,28 @@ inline JsonObject* parse_object(const std::string& text, JsonParser** parser, st
     return nullptr;
   }
   return json_node_get_object(root);
+}
+
+// Writing: members of the object being built, and the finished text (frees the builder).
+inline void member_int(JsonBuilder* b, const char* name, gint64 v) {
+  json_builder_set_member_name(b, name);
+  json_builder_add_int_value(b, v);
+}
+inline void member_string(JsonBuilder* b, const char* name, const char* v) {
+  json_builder_set_member_name(b, name);
+  json_builder_add_string_value(b, v);
+}
+inline std::string finish(JsonBuilder* b) {
+  JsonGenerator* g = json_generator_new();
+  JsonNode* root = json_builder_get_root(b);
+  json_generator_set_root(g, root);
+  gchar* text = json_generator_to_data(g, nullptr);
+  std::string out(text);
+  g_free(text);
+  json_node_unref(root);
+  g_object_unref(g);
+  g_object_unref(b);
+  return out;
 }
 
 }  // namespace moqgst::packaging::json

@@ -23,14 +23,6 @@ constexpr uint64_t kVideoConfig = 0x0D;
 constexpr uint64_t kAudioConfig = 0x0F;
 constexpr uint64_t kTimestamp = 0x10;
 
-void member_int(JsonBuilder* b, const char* name, gint64 v) {
-  json_builder_set_member_name(b, name);
-  json_builder_add_int_value(b, v);
-}
-void member_string(JsonBuilder* b, const char* name, const char* v) {
-  json_builder_set_member_name(b, name);
-  json_builder_add_string_value(b, v);
-}
 
 class Msf final : public Packager {
  public:
@@ -41,57 +33,48 @@ class Msf final : public Packager {
   std::string build_catalog(const std::vector<TrackInfo>& tracks) const override {
     JsonBuilder* b = json_builder_new();
     json_builder_begin_object(b);
-    member_int(b, "version", 1);
-    member_int(b, "generatedAt", gint64(time(nullptr)) * 1000);
+    json::member_int(b, "version", 1);
+    json::member_int(b, "generatedAt", gint64(time(nullptr)) * 1000);
     json_builder_set_member_name(b, "isComplete");
     json_builder_add_boolean_value(b, FALSE);
     json_builder_set_member_name(b, "tracks");
     json_builder_begin_array(b);
     for (const TrackInfo& t : tracks) {
       json_builder_begin_object(b);
-      member_string(b, "name", t.name.c_str());
-      member_string(b, "packaging", "loc");
+      json::member_string(b, "name", t.name.c_str());
+      json::member_string(b, "packaging", "loc");
       json_builder_set_member_name(b, "isLive");
       json_builder_add_boolean_value(b, TRUE);
       if (t.caps && !gst_caps_is_empty(t.caps) && !gst_caps_is_any(t.caps)) {
         const GstStructure* s = gst_caps_get_structure(t.caps, 0);
         const std::string n = gst_structure_get_name(s);
-        member_string(b, "role", n.rfind("video/", 0) == 0 ? "video" : n.rfind("audio/", 0) == 0 ? "audio" : "data");
-        if (std::string c = codec_string(t.caps); !c.empty()) member_string(b, "codec", c.c_str());
+        json::member_string(b, "role", n.rfind("video/", 0) == 0 ? "video" : n.rfind("audio/", 0) == 0 ? "audio" : "data");
+        if (std::string c = codec_string(t.caps); !c.empty()) json::member_string(b, "codec", c.c_str());
         gint v;
-        if (gst_structure_get_int(s, "width", &v)) member_int(b, "width", v);
-        if (gst_structure_get_int(s, "height", &v)) member_int(b, "height", v);
+        if (gst_structure_get_int(s, "width", &v)) json::member_int(b, "width", v);
+        if (gst_structure_get_int(s, "height", &v)) json::member_int(b, "height", v);
         gint fn, fd;
         if (gst_structure_get_fraction(s, "framerate", &fn, &fd) && fd > 0 && fn > 0) {
           json_builder_set_member_name(b, "framerate");
           json_builder_add_double_value(b, double(fn) / fd);
         }
-        if (gst_structure_get_int(s, "rate", &v)) member_int(b, "samplerate", v);
-        if (gst_structure_get_int(s, "channels", &v)) member_string(b, "channelConfig", std::to_string(v).c_str());
+        if (gst_structure_get_int(s, "rate", &v)) json::member_int(b, "samplerate", v);
+        if (gst_structure_get_int(s, "channels", &v)) json::member_string(b, "channelConfig", std::to_string(v).c_str());
         if (gst_structure_has_field(s, "codec_data")) {
           const std::string cd = codec_config(t.caps);
           gchar* b64 = g_base64_encode(reinterpret_cast<const guchar*>(cd.data()), cd.size());
-          member_string(b, "initData", b64);
+          json::member_string(b, "initData", b64);
           g_free(b64);
         }
         gchar* cs = gst_caps_to_string(t.caps);
-        member_string(b, "gstCaps", cs);
+        json::member_string(b, "gstCaps", cs);
         g_free(cs);
       }
       json_builder_end_object(b);
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
-    JsonGenerator* g = json_generator_new();
-    JsonNode* root = json_builder_get_root(b);
-    json_generator_set_root(g, root);
-    gchar* text = json_generator_to_data(g, nullptr);
-    std::string out(text);
-    g_free(text);
-    json_node_unref(root);
-    g_object_unref(g);
-    g_object_unref(b);
-    return out;
+    return json::finish(b);
   }
 
   std::optional<std::vector<CatalogEntry>> parse_catalog(const std::string& text, std::string* error) const override {
