@@ -19,11 +19,12 @@ export GST_PLUGIN_PATH="$here/build/gst/moq${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
 status=0
 
 echo "[demo] relay: moqt-relay --listen 127.0.0.1:0 (raw QUIC and WebTransport, drafts 14/16/18)"
-"$relay" --listen 127.0.0.1:0 --drain-ms 500 >"$out/relay.json" 2>"$out/relay.log" &
+"$relay" --listen 127.0.0.1:0 --http-port 0 --drain-ms 500 >"$out/relay.json" 2>"$out/relay.log" &
 rel=$!
 for _ in $(seq 50); do [ -s "$out/relay.json" ] && break; sleep 0.1; done
 rport=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$out/relay.json")
 rhash=$(sed -n 's/.*"sha256":"\([0-9a-f]*\)".*/\1/p' "$out/relay.json")
+hport=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' "$out/relay.json")
 if [ -z "$rport" ]; then
   cat "$out/relay.log"; echo "[demo] the relay did not start"; status=1
 else
@@ -51,6 +52,12 @@ else
       tail -5 "$out/play.log" | sed 's/^/    /'; tail -5 "$out/gpub.log" | sed 's/^/    publisher: /'; status=1
     fi
   done
+  # The relay's watch page lists what is live (a browser at that address plays it).
+  if [ -n "$hport" ]; then
+    live=$(curl -sk --max-time 5 "https://127.0.0.1:$hport/api/broadcasts" || true)
+    echo "[demo] watch page https://127.0.0.1:$hport/ lists: $live"
+    case $live in *'"live/cam"'*) ;; *) status=1 ;; esac
+  fi
   kill -USR1 $rel 2>/dev/null || true
   sleep 0.2
   grep 'stats:' "$out/relay.log" | tail -1 | sed 's/^/    /'

@@ -93,14 +93,21 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   log "installing nodejs and npm"
   $SUDO apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
 fi
-# The browser tests' npm packages, exactly as locked (package-lock.json), only when it changed.
+# npm packages, exactly as locked (package-lock.json), only when the lock changed: the relay's
+# watch page player (bundled into moqt-relay at build time; every mode) and the browser tests'.
+npm_ci() {  # npm_ci DIR
+  local stamp="$here/$1/node_modules/.moq-gst-lock"
+  cmp -s "$here/$1/package-lock.json" "$stamp" 2>/dev/null && return 0
+  log "npm ci ($1)"
+  (cd "$here/$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+  cp "$here/$1/package-lock.json" "$stamp"
+}
+if ! npm_ci ext/moqt/web/page; then
+  [ "$mode" = test ] && die "npm ci failed (ext/moqt/web/page)"
+  log "warning: npm ci failed: the relay's watch page will list broadcasts without a player"
+fi
 if [ "$mode" = test ] || [ "$mode" = install ]; then
-  stamp="$here/tests/browser/node_modules/.moq-gst-lock"
-  if ! cmp -s "$here/tests/browser/package-lock.json" "$stamp" 2>/dev/null; then
-    log "npm ci (tests/browser)"
-    (cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed"
-    cp "$here/tests/browser/package-lock.json" "$stamp"
-  fi
+  npm_ci tests/browser || die "npm ci failed (tests/browser)"
 fi
 
 [ "$mode" = install ] && exit 0

@@ -9,7 +9,8 @@
 // The first stdout line is {"listening":"ADDR:PORT","port":PORT,"sha256":"HEX"} (the certificate
 // hash browsers pin; with --metrics a last field "metrics_port":PORT). SIGINT/SIGTERM: GOAWAY to
 // every session, then exit after --drain-ms (a second signal exits at once). SIGUSR1: print the
-// stats. --metrics ADDR:PORT: Prometheus metrics over HTTP (relay_metrics.h).
+// stats. --metrics ADDR:PORT: Prometheus metrics over HTTP (relay_metrics.h). --http-port PORT:
+// the watch page over HTTPS (moqt/web/watch_site.h; the first line then ends "http_port":PORT).
 #include <glib.h>
 #include <signal.h>
 
@@ -22,6 +23,9 @@
 
 #include "moqt/relay/relay_group.h"
 #include "relay_metrics.h"
+#ifdef MOQT_HAVE_SOUP
+#include "moqt/web/watch_site.h"
+#endif
 
 using namespace moqt;
 
@@ -71,6 +75,7 @@ struct Options {
   int cache_age_ms = -1;
   int max_requests = -1;
   int max_queued_kb = -1;
+  int http_port = -1;
 };
 
 int pick(int cli, GKeyFile* kf, const char* key, int def) {
@@ -156,6 +161,7 @@ int main(int argc, char** argv) {
       {"cluster-insecure", 0, 0, G_OPTION_ARG_NONE, &o.cluster_insecure, "Do not verify the other relays' certificates (development)", nullptr},
       {"cluster-ttl-ms", 0, 0, G_OPTION_ARG_INT, &o.cluster_ttl_ms, "Membership and origin leases in Redis; a dead relay is forgotten within this (default 3000)", "MS"},
       {"metrics", 0, 0, G_OPTION_ARG_STRING, &o.metrics, "Serve Prometheus metrics over HTTP on ADDR:PORT: GET /metrics, /healthz (e.g. 127.0.0.1:9464; port 0 = any; default: off)", "ADDR"},
+      {"http-port", 0, 0, G_OPTION_ARG_INT, &o.http_port, "Serve the watch page (live broadcasts, moq.dev's player) over HTTPS on this TCP port of the --listen address (0 = any; default: off)", "PORT"},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
   GOptionContext* ctx = g_option_context_new("- MoQT relay (raw QUIC and WebTransport, drafts 14/16/18)");
   g_option_context_add_main_entries(ctx, entries, nullptr);
@@ -238,6 +244,11 @@ int main(int argc, char** argv) {
   const std::string jwt_key = pick(o.jwt_key, kf, "jwt-key", ""), jwt_alg = pick(o.jwt_alg, kf, "jwt-alg", "");
   const std::string upstream_pin = pick(o.upstream_pin, kf, "upstream-pin", "");
   const std::string metrics_listen = pick(o.metrics, kf, "metrics", "");
+  const int http_port = pick(o.http_port, kf, "http-port", -1);
+  if (http_port > 65535) {
+    g_printerr("moqt-relay: --http-port must be a TCP port (0-65535)\n");
+    return 2;
+  }
   const bool upstream_insecure =
       o.upstream_insecure || (kf && g_key_file_get_boolean(kf, "relay", "upstream-insecure", nullptr));
   if (!upstream_pin.empty()) {
@@ -283,6 +294,7 @@ int main(int argc, char** argv) {
 
   std::string err;
   std::optional<quic::CertificatePem> cert;
+  bool generated_cert = false;
   if (!cert_file.empty() || !key_file.empty()) {
     if (cert_file.empty() || key_file.empty()) {
       g_printerr("moqt-relay: --cert and --key go together\n");
@@ -291,6 +303,7 @@ int main(int argc, char** argv) {
     cert = quic::load_pem_files(cert_file, key_file, &err);
   } else {
     cert = quic::generate_self_signed({"localhost", "127.0.0.1", "::1"}, 14, &err);  // browsers pin <= 14 days
+    generated_cert = true;
   }
   if (!cert) {
     g_printerr("moqt-relay: certificate: %s\n", err.c_str());
@@ -317,7 +330,27 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (metrics) std::fprintf(stderr, "moqt-relay: metrics on http://%s/metrics\n", metrics->address().c_str());
-  const std::string metrics_json = metrics ? ",\"metrics_port\":" + std::to_string(metrics->port()) : "";
+  std::string metrics_json = metrics ? ",\"metrics_port\":" + std::to_string(metrics->port()) : "";
+  // The watch page: HTTPS with the relay's certificate; a generated one is pinned by its hash.
+#ifdef MOQT_HAVE_SOUP
+  std::unique_ptr<web::WatchSite> site;
+  if (http_port >= 0) {
+    const std::string listen = addr.substr(0, addr.rfind(':')) + ":" + std::to_string(http_port);
+    site = web::start_relay_site(*group, cfg, listen, generated_cert, &err);
+    if (!site) {
+      g_printerr("moqt-relay: --http-port: %s\n", err.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "moqt-relay: watch page on https://%s/%s\n", site->address().c_str(),
+                 web::WatchSite::has_player() ? "" : " (built without the player: only the broadcast list)");
+    metrics_json += ",\"http_port\":" + std::to_string(site->port());
+  }
+#else
+  if (http_port >= 0) {
+    g_printerr("moqt-relay: --http-port: built without libsoup-3.0: no watch page\n");
+    return 1;
+  }
+#endif
   std::fprintf(stderr, "moqt-relay: listening on %s (raw QUIC and WebTransport, %d loop%s), certificate sha256 %s\n",
                addr.c_str(), loops, loops > 1 ? "s" : "", cert->sha256_hex.c_str());
   std::printf("{\"listening\":\"%s\",\"port\":%u,\"sha256\":\"%s\"%s}\n", addr.c_str(), port, cert->sha256_hex.c_str(),
@@ -353,6 +386,9 @@ int main(int argc, char** argv) {
     }
   }
   print_stats(stats());
+#ifdef MOQT_HAVE_SOUP
+  site.reset();
+#endif
   metrics.reset();
   group.reset();
   std::fprintf(stderr, "moqt-relay: stopped\n");

@@ -1,5 +1,5 @@
-// Prometheus metrics for moqt-relay (docs/relay.md "Metrics"): a small HTTP server (libsoup 3)
-// on its own thread and GMainContext that answers
+// Prometheus metrics for moqt-relay (docs/relay.md "Metrics"): a small HTTP server
+// (moqt/web/http_server.h: libsoup 3 on its own thread) that answers
 //
 //   GET /metrics   the RelayStats in the text exposition format 0.0.4
 //   GET /healthz   200 "ok"
@@ -9,11 +9,9 @@
 // thread), which returns the stats to publish, e.g. one relay's stats fetched on its loop thread
 // with EventLoop::run_sync, or the sum over several relay loops.
 //
-// Bounds: one request per connection (no keep-alive); a connection gets 10 s from its accept to
-// the end of its response, idle time included, then its socket is shut down; request bodies are
-// refused (read and thrown away within those 10 s, never buffered). libsoup itself does not bound
-// the size of request headers: bind the endpoint to localhost or a private network, not the
-// internet.
+// Bounds (HttpServer's): one request per connection, 10 s per connection, 64 connections at once,
+// no request bodies. libsoup itself does not bound the size of request headers: bind the endpoint
+// to localhost or a private network, not the internet.
 #pragma once
 
 #include <functional>

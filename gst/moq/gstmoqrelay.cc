@@ -9,6 +9,9 @@
 
 #include "moqconnection.h"
 #include "relayhost.h"
+#ifdef MOQT_HAVE_WEB
+#include "moqt/web/watch_site.h"
+#endif
 
 using namespace moqgst;
 using namespace moqt;
@@ -22,6 +25,7 @@ struct RelayProps {
   bool upstream_insecure = false, cluster_insecure = false;
   guint port = 4443;
   gint draft = 0;
+  gint http_port = -1;
   guint cache_groups = 8, cache_mb = 64, linger_ms = 2000, hold_ms = 0, max_sessions = 1000, max_tracks = 10000,
         drain_ms = 2000, idle_timeout_ms = 10000, loops = 1, max_requests = 1024, max_queued_kb = 8192,
         cache_age_ms = 0;
@@ -32,7 +36,11 @@ struct _GstMoqRelay {
   RelayProps* props;                     // object lock
   std::shared_ptr<RelayHost>* host;      // object lock; set from READY until NULL
   guint bound_port;
+  guint bound_http_port;
   gchar* cert_sha256;
+#ifdef MOQT_HAVE_WEB
+  std::unique_ptr<web::WatchSite>* site;  // object lock; the watch page, READY until NULL
+#endif
 };
 
 enum {
@@ -40,7 +48,7 @@ enum {
   PROP_CACHE_GROUPS, PROP_CACHE_MB, PROP_LINGER_MS, PROP_HOLD_MS, PROP_MAX_SESSIONS, PROP_MAX_TRACKS, PROP_DRAIN_MS,
   PROP_GOAWAY_URI, PROP_IDLE_TIMEOUT_MS, PROP_STATS, PROP_UPSTREAM, PROP_UPSTREAM_PIN, PROP_UPSTREAM_INSECURE,
   PROP_JWT_KEY_FILE, PROP_JWT_ALG, PROP_LOOPS, PROP_MAX_REQUESTS, PROP_MAX_QUEUED_KB, PROP_CACHE_AGE_MS, PROP_CLUSTER,
-  PROP_NODE_ID, PROP_ADVERTISE, PROP_CLUSTER_TOKEN, PROP_CLUSTER_INSECURE
+  PROP_NODE_ID, PROP_ADVERTISE, PROP_CLUSTER_TOKEN, PROP_CLUSTER_INSECURE, PROP_HTTP_PORT
 };
 
 G_DEFINE_TYPE(GstMoqRelay, gst_moq_relay, GST_TYPE_ELEMENT)
@@ -140,15 +148,44 @@ static gboolean gst_moq_relay_start(GstMoqRelay* self) {
     return fail("name", "another running moqrelay is called '" + host->name + "': attachments name it");
   }
   const guint port = host->group->port();
+  // The watch page (HTTPS, the relay's certificate; a generated one is pinned by its hash).
+  guint http_port = 0;
+#ifdef MOQT_HAVE_WEB
+  std::unique_ptr<web::WatchSite> site;
+  if (p.http_port >= 0) {
+    site = web::start_relay_site(*host->group, cfg, (p.address.find(':') != std::string::npos ? "[" + p.address + "]" : p.address) +
+                                                        ":" + std::to_string(p.http_port),
+                                 p.cert_file.empty(), &err);
+    if (!site) {
+      RelayHost::remove(host.get());
+      host->group.reset();
+      return fail("http-port", err);
+    }
+    http_port = site->port();
+    GST_INFO_OBJECT(self, "watch page on https://%s/", site->address().c_str());
+  }
+#else
+  if (p.http_port >= 0) {
+    RelayHost::remove(host.get());
+    host->group.reset();
+    return fail("http-port", "this build of the plugin has no libsoup-3.0: no watch page");
+  }
+#endif
   GST_INFO_OBJECT(self, "listening on %s:%u (raw QUIC and WebTransport), certificate sha256 %s", p.address.c_str(), port,
                   cert->sha256_hex.c_str());
   GST_OBJECT_LOCK(self);
   *self->host = host;
   self->bound_port = port;
+  self->bound_http_port = http_port;
+#ifdef MOQT_HAVE_WEB
+  *self->site = std::move(site);
+#endif
   g_free(self->cert_sha256);
   self->cert_sha256 = g_strdup(cert->sha256_hex.c_str());
   GST_OBJECT_UNLOCK(self);
-  post_event(GST_ELEMENT(self), "listening", p.address + ":" + std::to_string(port) + " sha256=" + cert->sha256_hex);
+  post_event(GST_ELEMENT(self), "listening",
+             p.address + ":" + std::to_string(port) + " sha256=" + cert->sha256_hex +
+                 (p.http_port >= 0 ? " http-port=" + std::to_string(http_port) : ""));
   return TRUE;
 }
 
@@ -157,9 +194,15 @@ static void gst_moq_relay_stop(GstMoqRelay* self) {
   GST_OBJECT_LOCK(self);
   std::shared_ptr<RelayHost> host = std::move(*self->host);
   self->host->reset();
+#ifdef MOQT_HAVE_WEB
+  std::unique_ptr<web::WatchSite> site = std::move(*self->site);
+#endif
   const auto grace = std::chrono::milliseconds(self->props->drain_ms);
   const std::string goaway = self->props->goaway_uri;
   GST_OBJECT_UNLOCK(self);
+#ifdef MOQT_HAVE_WEB
+  site.reset();  // before the relay it lists
+#endif
   if (!host) return;
   RelayHost::remove(host.get());  // no new attachments
   host->group->drain(goaway, grace);
@@ -237,6 +280,7 @@ static void gst_moq_relay_set_property(GObject* o, guint id, const GValue* v, GP
     case PROP_ADVERTISE: p.advertise = str(); break;
     case PROP_CLUSTER_TOKEN: p.cluster_token = str(); break;
     case PROP_CLUSTER_INSECURE: p.cluster_insecure = g_value_get_boolean(v); break;
+    case PROP_HTTP_PORT: p.http_port = g_value_get_int(v); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -279,6 +323,7 @@ static void gst_moq_relay_get_property(GObject* o, guint id, GValue* v, GParamSp
     case PROP_ADVERTISE: str(p.advertise); break;
     case PROP_CLUSTER_TOKEN: str(p.cluster_token); break;
     case PROP_CLUSTER_INSECURE: g_value_set_boolean(v, p.cluster_insecure); break;
+    case PROP_HTTP_PORT: g_value_set_int(v, host && p.http_port >= 0 ? gint(self->bound_http_port) : p.http_port); break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK(self);  // not across the loop round trip
       g_value_take_boxed(v, gst_moq_relay_stats(host));
@@ -291,6 +336,9 @@ static void gst_moq_relay_get_property(GObject* o, guint id, GValue* v, GParamSp
 static void gst_moq_relay_finalize(GObject* o) {
   GstMoqRelay* self = GST_MOQ_RELAY(o);
   delete self->host;
+#ifdef MOQT_HAVE_WEB
+  delete self->site;
+#endif
   delete self->props;
   g_free(self->cert_sha256);
   G_OBJECT_CLASS(gst_moq_relay_parent_class)->finalize(o);
@@ -357,6 +405,12 @@ static void gst_moq_relay_class_init(GstMoqRelayClass* klass) {
   g_object_class_install_property(g, PROP_ADVERTISE, g_param_spec_string("advertise", "Advertise", "How the other relays reach this one (moqt://host:port/path); needed with 'cluster'", nullptr, rw));
   g_object_class_install_property(g, PROP_CLUSTER_TOKEN, g_param_spec_string("cluster-token", "Cluster token", "Token presented to the other relays (a JWT when they require one)", nullptr, rw));
   g_object_class_install_property(g, PROP_CLUSTER_INSECURE, g_param_spec_boolean("cluster-insecure", "Cluster insecure", "Do not verify the other relays' certificates (development)", FALSE, rw));
+  g_object_class_install_property(
+      g, PROP_HTTP_PORT,
+      g_param_spec_int("http-port", "HTTP port",
+                       "Serve the watch page (live broadcasts, moq.dev's player) over HTTPS on this TCP port of "
+                       "'address' (0 = any: read the bound one back once READY; -1 = off)",
+                       -1, 65535, d.http_port, rw));
   g_object_class_install_property(g, PROP_CACHE_AGE_MS, g_param_spec_uint("cache-age-ms", "Cache age", "Cached groups older than this are dropped (ms; 0 = only the count and byte bounds)", 0, 86400000, d.cache_age_ms, rw));
   g_object_class_install_property(g, PROP_MAX_REQUESTS, g_param_spec_uint("max-requests", "Max requests", "Subscriptions one session may hold at once (more are refused)", 1, 1000000, d.max_requests, rw));
   g_object_class_install_property(g, PROP_MAX_QUEUED_KB, g_param_spec_uint("max-queued-kb", "Max queued KiB", "Bytes queued per downstream subscription before its oldest groups are dropped (KiB)", 64, 4194304, d.max_queued_kb, rw));
@@ -382,5 +436,9 @@ static void gst_moq_relay_init(GstMoqRelay* self) {
   self->props = new RelayProps;
   self->host = new std::shared_ptr<RelayHost>;
   self->bound_port = 0;
+  self->bound_http_port = 0;
   self->cert_sha256 = nullptr;
+#ifdef MOQT_HAVE_WEB
+  self->site = new std::unique_ptr<web::WatchSite>;
+#endif
 }

@@ -9,9 +9,8 @@
 // catalog.json by itself, GStreamer decodes with PTS from the hang timestamps, >= 90 % of what the
 // browser encoded over the window received. (@moq/publish at 14 sends an empty-prefix
 // SUBSCRIBE_NAMESPACE, a protocol violation our server closes on: reported as a known gap.)
-// The page wraps its WebCodecs decoders and counts their output: a case passes when, over a
-// window of at least 4 s of media, >= 90 % of the video frames (30 fps) and audio samples
-// (48 kHz) sent in it were decoded, with timestamps increasing. The player fetches the
+// The page wraps its WebCodecs decoders and counts their output (judged by watch_common.mjs: >= 90 %
+// of the frames and samples sent over >= 4 s decoded, timestamps increasing). The player fetches the
 // certificate hash from http://HOST:PORT/certificate.sha256 (@moq/net's development path for
 // http:// URLs), which the test serves on the same port number over TCP.
 // A screenshot of the playing page is written to $MOQ_WATCH_SHOT if set (not kept otherwise).
@@ -20,6 +19,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { startHarness } from './moqnet_harness.mjs';
+import { av, judgeWatch } from './watch_common.mjs';
 
 const relayBin = process.argv[2];
 const GST_LAUNCH = process.env.GST_LAUNCH;
@@ -44,10 +44,6 @@ async function serveFingerprint(port, sha256) {
 const startRelay = () => h.startListener(relayBin, ['--listen', '127.0.0.1:0', '--hold-ms', '10000', '--linger-ms', '500',
                                                     '--drain-ms', '300', '--idle-timeout-ms', '5000'], 'relay');
 
-const av = (sink) => ['videotestsrc', 'is-live=true', '!', 'video/x-raw,width=320,height=240,framerate=30/1', '!',
-  'x264enc', 'tune=zerolatency', 'key-int-max=30', 'speed-preset=ultrafast', '!',
-  'video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline', '!', 'moqsink', 'name=s', sink,
-  'audiotestsrc', 'is-live=true', '!', 'audioconvert', '!', 'audio/x-raw,rate=48000,channels=2', '!', 'opusenc', '!', 's.'];
 
 // Watches for `seconds`, then judges what the decoders produced.
 async function watch(name, url, draft, seconds, extra) {
@@ -56,23 +52,8 @@ async function watch(name, url, draft, seconds, extra) {
   await sleep(seconds * 1000);
   const c = await h.evaluate(() => window.watchCounts(), null, 10_000);
   if (process.env.MOQ_WATCH_SHOT) await h.page().screenshot({ path: process.env.MOQ_WATCH_SHOT });
-  const problems = [];
-  const increasing = (a) => a.every((v, i) => i === 0 || v > a[i - 1]);
-  const span = (a) => (a.length > 1 ? (a[a.length - 1] - a[0]) / 1e6 : 0);  // µs -> s
-  const vSpan = span(c.vts), aSpan = span(c.ats);
-  const vWant = Math.round(vSpan * 30) + 1;
-  const aWant = Math.round(aSpan * 48000) + (c.audio ? c.audioFrames / c.audio : 0);
-  if (c.errors.length) problems.push(`decoder errors: ${c.errors.slice(0, 3).join(' | ')}`);
-  if (vSpan < 4) problems.push(`only ${vSpan.toFixed(2)} s of video decoded (${c.video} frames)`);
-  if (aSpan < 4) problems.push(`only ${aSpan.toFixed(2)} s of audio decoded (${c.audio} buffers)`);
-  if (c.video < 0.9 * vWant) problems.push(`${c.video} of ${vWant} video frames decoded`);
-  if (c.audioFrames < 0.9 * aWant) problems.push(`${c.audioFrames} of ${Math.round(aWant)} audio samples decoded`);
-  if (!increasing(c.vts)) problems.push('video timestamps not increasing');
-  if (!increasing(c.ats)) problems.push('audio timestamps not increasing');
-  h.report(name, problems,
-    `video ${c.video} frames over ${vSpan.toFixed(2)} s (${(100 * c.video / Math.max(1, vWant)).toFixed(1)} %), ` +
-    `audio ${c.audio} buffers / ${c.audioFrames} samples over ${aSpan.toFixed(2)} s ` +
-    `(${(100 * c.audioFrames / Math.max(1, aWant)).toFixed(1)} %)${extra ? `; ${extra}` : ''}`);
+  const { problems, details } = judgeWatch(c);
+  h.report(name, problems, `${details}${extra ? `; ${extra}` : ''}`);
   return problems.length === 0;
 }
 

@@ -28,8 +28,9 @@ export const protocolsFor = (d) => (d === 14 ? [] : [`moqt-${d}`]);
 export const moqnetVersion = () =>
   JSON.parse(fs.readFileSync(path.join(here, 'node_modules/@moq/net/package.json'), 'utf8')).version;
 
-// `page`: the entry bundled into the page (default moqnet_page.js), `ready`: the window function
-// whose presence says the page loaded, `chromiumArgs`: more Chromium flags.
+// `page`: the entry bundled into the page (default moqnet_page.js; null: no page of our own, the
+// test opens its pages itself), `ready`: the window function whose presence says the page loaded,
+// `chromiumArgs`: more Chromium flags.
 export async function startHarness(tag, { deadlineMs = 270_000, page: pageEntry = 'moqnet_page.js', ready = 'moqSub',
                                           chromiumArgs = [] } = {}) {
   const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -59,7 +60,8 @@ export async function startHarness(tag, { deadlineMs = 270_000, page: pageEntry 
   process.on('unhandledRejection', (e) => abort(`unhandled: ${e && e.stack || e}`));
 
   // 1. The page, bundled into a temporary directory and served from http://127.0.0.1.
-  try {
+  let pageUrl;
+  if (pageEntry) try {
     await esbuild.build({
       entryPoints: [path.join(here, pageEntry)],
       bundle: true,
@@ -72,15 +74,17 @@ export async function startHarness(tag, { deadlineMs = 270_000, page: pageEntry 
     abort(`esbuild: ${e.message}`);
     await new Promise(() => {});
   }
-  fs.writeFileSync(path.join(tmp, 'index.html'),
-    `<!doctype html><meta charset=utf-8><title>${tag}</title><body><script type="module" src="bundle.js"></script>`);
-  pageServer = http.createServer((req, res) => {
-    const file = req.url === '/bundle.js' ? 'bundle.js' : 'index.html';
-    res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-    res.end(fs.readFileSync(path.join(tmp, file)));
-  });
-  await new Promise((r) => pageServer.listen(0, '127.0.0.1', r));
-  const pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
+  if (pageEntry) {
+    fs.writeFileSync(path.join(tmp, 'index.html'),
+      `<!doctype html><meta charset=utf-8><title>${tag}</title><body><script type="module" src="bundle.js"></script>`);
+    pageServer = http.createServer((req, res) => {
+      const file = req.url === '/bundle.js' ? 'bundle.js' : 'index.html';
+      res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
+      res.end(fs.readFileSync(path.join(tmp, file)));
+    });
+    await new Promise((r) => pageServer.listen(0, '127.0.0.1', r));
+    pageUrl = `http://127.0.0.1:${pageServer.address().port}/`;
+  }
 
   // 2. Chromium with the flags of interop.md (no --disable-quic).
   try {

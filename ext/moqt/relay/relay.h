@@ -161,6 +161,8 @@ class Relay : public session::TrackSource {
   void mirror_namespace(size_t shard, const TrackNamespace& ns, bool active);
   // The namespaces this relay's own sources (sessions, in-process, upstream) have now.
   std::vector<TrackNamespace> own_namespaces() const;
+  // Every namespace it can route now: its own, the other loops' and the cluster's (sorted).
+  std::vector<TrackNamespace> namespaces() const { return namespaces_.under({}); }
   // Feeds another loop's mirror of a track from here (answer, then objects, then the end).
   void feed_link(std::shared_ptr<LoopLink> link);
   void unfeed_link(const std::shared_ptr<LoopLink>& link);

@@ -124,6 +124,14 @@ std::vector<RelayStats> RelayGroup::stats_per_loop() {
   return *out;
 }
 
+std::vector<TrackNamespace> RelayGroup::namespaces(std::chrono::milliseconds timeout) {
+  // Shared: loop 0 may still write it after run_sync's timeout.
+  auto out = std::make_shared<std::vector<TrackNamespace>>();
+  Shard* sh = shards_.empty() ? nullptr : shards_[0].get();
+  if (!sh || !sh->loop->run_sync([sh, out] { if (sh->relay) *out = sh->relay->namespaces(); }, timeout)) return {};
+  return *out;
+}
+
 void RelayGroup::drain_async(const std::string& new_uri, std::chrono::milliseconds grace, std::function<void()> done) {
   auto left = std::make_shared<std::atomic<size_t>>(shards_.size());
   auto last = [left, done = std::make_shared<std::function<void()>>(std::move(done))] {

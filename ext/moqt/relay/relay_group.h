@@ -39,6 +39,9 @@ class RelayGroup : public LoopPeers {
   // The sum over the loops (RelayStats::loop_links: tracks crossing loops).
   RelayStats stats();
   std::vector<RelayStats> stats_per_loop();
+  // Every namespace the group can route now (relay 0 knows all loops' and the cluster's); empty
+  // if loop 0 does not answer within `timeout`.
+  std::vector<TrackNamespace> namespaces(std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
   // GOAWAY everywhere; returns once every session left or `grace` passed (the rest is closed).
   void drain(const std::string& new_uri, std::chrono::milliseconds grace);
   // The same without waiting: `done` runs (on some loop's thread) once every loop has drained.
