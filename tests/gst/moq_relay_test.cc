@@ -380,6 +380,50 @@ TEST(RelayDaemon, ChainedRelayElementServesTheDaemonsTracks) {
 }
 
 // Bad settings fail the state change with an error naming the property.
+// GET over HTTPS with curl (the relay's self-signed certificate accepted); "" on failure.
+std::string https_get(const std::string& url) {
+  gchar* out = nullptr;
+  gint status = 0;
+  const std::string cmd = "curl -sk --max-time 10 " + url;
+  if (!g_spawn_command_line_sync(cmd.c_str(), &out, nullptr, &status, nullptr)) return "";
+  std::string body = out ? out : "";
+  g_free(out);
+  return status == 0 ? body : "";
+}
+
+// moqrelay http-port: the watch page lists what an attached moqsink publishes, and only while it
+// does (the page's player itself is tested in Chromium: tests/browser/relay_page.mjs).
+TEST(RelayElement, WatchPageListsAnAttachedPublisher) {
+  if (!g_find_program_in_path("curl")) GTEST_SKIP() << "no curl";
+  RelayElement web("web", "http-port=0");
+  ASSERT_GT(web.port, 0u);
+  GstElement* r = web.element();
+  gint http_port = 0;
+  g_object_get(r, "http-port", &http_port, nullptr);
+  gst_object_unref(r);
+  ASSERT_GT(http_port, 0) << "http-port reads back the bound port";
+  const std::string base = "https://127.0.0.1:" + std::to_string(http_port);
+  const std::string cfg = https_get(base + "/api/config");
+  EXPECT_NE(cfg.find("\"port\":" + std::to_string(web.port)), std::string::npos) << cfg;
+  EXPECT_NE(cfg.find("\"sha256\":\"" + web.sha256 + "\""), std::string::npos) << cfg;
+  EXPECT_NE(https_get(base + "/").find("watch.js"), std::string::npos);
+  EXPECT_EQ(https_get(base + "/api/broadcasts"), "{\"version\":1,\"broadcasts\":[]}");
+  std::string listed;
+  {
+    Pipeline pub(publisher("moqt://local/studio/program?relay=web", 30));
+    for (int i = 0; i < 50 && listed.find("studio/program") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(100ms);
+      listed = https_get(base + "/api/broadcasts");
+    }
+    EXPECT_NE(listed.find("{\"name\":\"studio/program\"}"), std::string::npos) << listed;
+  }
+  // Gone with its publisher: a long poll on the listed version is answered by the change.
+  const auto t0 = Clock::now();
+  const std::string after = https_get(base + "/api/broadcasts?since=2");
+  EXPECT_EQ(after, "{\"version\":3,\"broadcasts\":[]}") << "listed: " << listed;
+  EXPECT_LT(Clock::now() - t0, 7s) << "answered by the change, not the 8 s long-poll timeout";
+}
+
 TEST(RelayElement, BadSettingsNameTheProperty) {
   auto failure = [](const std::string& desc) {
     GError* err = nullptr;
@@ -416,6 +460,13 @@ TEST(RelayElement, BadSettingsNameTheProperty) {
   RelayElement taken("taken");
   ASSERT_GT(taken.port, 0u);
   EXPECT_NE(failure("moqrelay address=127.0.0.1 port=" + std::to_string(taken.port)).find("'port'"),
+            std::string::npos);
+  RelayElement page("page", "http-port=0");
+  gint http_port = 0;
+  GstElement* pe = page.element();
+  g_object_get(pe, "http-port", &http_port, nullptr);
+  gst_object_unref(pe);
+  EXPECT_NE(failure("moqrelay address=127.0.0.1 port=0 http-port=" + std::to_string(http_port)).find("'http-port'"),
             std::string::npos);
 }
 
