@@ -118,7 +118,7 @@ void on_pad(GstElement*, GstPad* pad, gpointer data) {
   GstPad* bsink = gst_element_get_static_pad(bin, "sink");
   const bool ok = gst_pad_link(bsrc, mp) == GST_PAD_LINK_OK && gst_pad_link(pad, bsink) == GST_PAD_LINK_OK;
   gst_element_sync_state_with_parent(bin);
-  std::fprintf(stderr, "moqt-ingest: %s %s (%s)\n", ok ? "publishing" : "could not link", desc, kind);
+  std::fprintf(stderr, "moqt-ingest: %s %s (%s)\n", ok ? "publishing" : "could not link", name.c_str(), kind);
   (std::string(kind) == "video" ? in->video : in->audio)++;
   gst_object_unref(bsrc);
   gst_object_unref(bsink);
