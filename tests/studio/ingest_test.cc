@@ -12,6 +12,7 @@
 #include <gio/gio.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "../gst/gst_test_util.h"
@@ -235,7 +236,7 @@ void write_obs_config(const std::string& home, guint srt_port) {
   std::ofstream(dir + "/basic/profiles/moq/basic.ini")
       << "[General]\nName=moq\n[Video]\nBaseCX=640\nBaseCY=360\nOutputCX=640\nOutputCY=360\nFPSType=0\nFPSCommon=30\n"
          "[Output]\nMode=Simple\n[SimpleOutput]\nVBitrate=1500\nABitrate=128\nStreamEncoder=x264\nPreset=veryfast\n"
-         "x264Settings=keyint=30\n[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n";
+         "UseAdvanced=true\nx264Settings=keyint=30\n[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n";
   std::ofstream(dir + "/basic/profiles/moq/service.json")
       << "{\"type\":\"rtmp_custom\",\"settings\":{\"server\":\"srt://127.0.0.1:" << srt_port
       << "?mode=caller\",\"key\":\"\",\"use_auth\":false}}\n";
@@ -274,6 +275,7 @@ TEST(Ingest, ObsStudioSrtThroughTheGatewayToARelayViewer) {
   }
   ASSERT_NE(log.find("==== Streaming Start"), std::string::npos) << "OBS runs but did not start streaming in 40 s:\n"
                                                                    << log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
+  EXPECT_NE(log.find("keyint = 30"), std::string::npos) << "the profile's custom x264 settings (1 s groups) are used";
   std::this_thread::sleep_for(2000ms);
   Stream v, a;
   std::string err;
@@ -289,5 +291,7 @@ TEST(Ingest, ObsStudioSrtThroughTheGatewayToARelayViewer) {
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  const int rc = RUN_ALL_TESTS();
+  if (rc == 0) std::filesystem::remove_all(tmpdir());  // kept for a look when something failed
+  return rc;
 }

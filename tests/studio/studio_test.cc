@@ -13,6 +13,7 @@
 #include <gst/video/video.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -83,6 +84,7 @@ struct Studio {
     return "moqt://127.0.0.1:" + std::to_string(port) + "/" + ns + "?tls-pin=" + sha256;
   }
   ~Studio() {
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(std::filesystem::path(log_path).parent_path());
     if (!pid) return;
     kill(-pid, SIGINT);  // gst-launch -e: EOS, then exit
     int st = 0;
