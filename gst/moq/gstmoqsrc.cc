@@ -270,6 +270,35 @@ struct ProbeData {
   std::shared_ptr<TrackOut> t;
 };
 
+// A CAPS query before the first buffer: appsrc answers ANY until its caps are negotiated, but the
+// catalog already said what the track carries. Applications choose their decoder in pad-added
+// by asking (gst_pad_query_caps), so answer with the catalog's caps.
+static GstPadProbeReturn answer_caps(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
+  GstQuery* q = GST_PAD_PROBE_INFO_QUERY(info);
+  if (GST_QUERY_TYPE(q) != GST_QUERY_CAPS) return GST_PAD_PROBE_OK;
+  if (GstCaps* current = gst_pad_get_current_caps(pad)) {
+    gst_caps_unref(current);
+    return GST_PAD_PROBE_OK;
+  }
+  auto* d = static_cast<ProbeData*>(data);
+  GstCaps* caps = nullptr;
+  {
+    std::lock_guard<std::mutex> l(d->sh->mu);
+    if (d->t->caps) caps = gst_caps_ref(d->t->caps);
+  }
+  if (!caps) return GST_PAD_PROBE_OK;
+  GstCaps* filter = nullptr;
+  gst_query_parse_caps(q, &filter);
+  if (filter) {
+    GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(caps);
+    caps = both;
+  }
+  gst_query_set_caps_result(q, caps);
+  gst_caps_unref(caps);
+  return GST_PAD_PROBE_HANDLED;
+}
+
 static GstPadProbeReturn map_timestamps(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
   auto* pd = static_cast<ProbeData*>(data);
   GstBuffer* buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
@@ -387,6 +416,8 @@ static void expose_tracks(GstElement* element, gpointer data) {
     GstPad* ghost = gst_ghost_pad_new_from_template(pad_name.c_str(), inner,
                                                     gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(self), "src_%s"));
     gst_object_unref(inner);
+    gst_pad_add_probe(ghost, GST_PAD_PROBE_TYPE_QUERY_UPSTREAM, answer_caps, new ProbeData{sh, t},
+                      [](gpointer d) { delete static_cast<ProbeData*>(d); });
     gst_pad_set_active(ghost, TRUE);
     gst_element_sync_state_with_parent(appsrc);
     GST_INFO_OBJECT(self, "exposing track '%s' (%s) as %s with caps %" GST_PTR_FORMAT, w.name.c_str(), w.format->name(),
