@@ -129,9 +129,9 @@ export async function startHarness(tag, { deadlineMs = 270_000, page: pageEntry 
     },
 
     // A child process killed at cleanup: {proc, stderr, code, exited}; stderr is kept (and shown
-    // live with MOQNET_DEBUG, tagged).
-    spawnChild(bin, args, ctag) {
-      const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // live with MOQNET_DEBUG, tagged). `env`: variables added to ours.
+    spawnChild(bin, args, ctag, env) {
+      const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
       children.add(p);
       const c = { proc: p, stderr: '', code: undefined };
       c.exited = new Promise((resolve) => p.on('exit', (code, signal) => {

@@ -8,16 +8,21 @@
 // (the page offers moqt-16) and one held to --draft 14 (the page offers no moqt-* protocol). A screenshot of the playing page is
 // written to $MOQ_RELAY_PAGE_SHOT, or to a temporary file whose path is printed.
 //
-//   node relay_page.mjs MOQT_RELAY   (env GST_LAUNCH, GST_PLUGIN_PATH; MOQNET_DEBUG=1)
+// And a studio's program (examples/studio/studio.sh with its watch page on): two moqsink
+// contributors publish to the studio's relay, the page lists them and the program, a click on the
+// program plays it (the browser as one of the program's viewers).
+//
+//   node relay_page.mjs MOQT_RELAY [STUDIO_SH]   (env GST_LAUNCH, GST_PLUGIN_PATH; MOQNET_DEBUG=1)
 import os from 'node:os';
 import path from 'node:path';
 import { startHarness, here } from './moqnet_harness.mjs';
 import { av, judgeWatch } from './watch_common.mjs';
 
 const relayBin = process.argv[2];
+const studioSh = process.argv[3];
 const GST_LAUNCH = process.env.GST_LAUNCH;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const h = await startHarness('relay_page', { deadlineMs: 100_000, page: null,
+const h = await startHarness('relay_page', { deadlineMs: 150_000, page: null,
                                               chromiumArgs: ['--autoplay-policy=no-user-gesture-required'] });
 
 // Polls `fn` in the page until it returns truthy or `ms` passes; resolves with the time taken (ms)
@@ -94,6 +99,64 @@ async function watchPage(draft) {
   h.report(name, problems, notes.join('; '));
 }
 
+// The page of a studio (studio.sh's moqrelay, http-port=0): the program is one more broadcast.
+async function studioProgram() {
+  const name = 'studio program in the studio relay\'s watch page (examples/studio/studio.sh)';
+  const studio = h.spawnChild('bash', [studioSh], 'studio', { ADDR: '127.0.0.1', PORT: '0', HTTP_PORT: '0' });
+  let out = '';
+  studio.proc.stdout.on('data', (d) => { out += d; });
+  const contributors = [];
+  let ctx;
+  const problems = [];
+  const notes = [];
+  try {
+    const t0 = performance.now();
+    let m;
+    while (!(m = /listening, detail=\(string\)"127\.0\.0\.1:(\d+)\\ sha256\\=([0-9a-f]{64})\\ http-port\\=(\d+)/.exec(out))) {
+      if (studio.code !== undefined || performance.now() - t0 > 15_000) throw new Error(`studio.sh did not start: ${out.slice(-500)}${studio.stderr.slice(-500)}`);
+      await sleep(100);
+    }
+    const [, port, sha256, httpPort] = m;
+    for (const [ns, pattern] of [['contrib/a', 'smpte'], ['contrib/b', 'ball']]) {
+      const args = ['videotestsrc', `pattern=${pattern}`, ...av(`uri=moqt://127.0.0.1:${port}/${ns}?tls-pin=${sha256}`).slice(1)];
+      contributors.push(h.startGst(GST_LAUNCH, args, { listening: false }));
+    }
+    ctx = await h.browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await ctx.newPage();
+    page.on('console', (msg) => h.pageLog.push(`[page ${msg.type()}] ${msg.text()}`));
+    await page.addInitScript({ path: path.join(here, 'watch_decoders.js') });
+    await page.goto(`https://127.0.0.1:${httpPort}/`);
+    const sel = 'button[data-name="studio/program"]';
+    for (const n of ['contrib/a', 'contrib/b', 'studio/program'])
+      if (await until(page, (s) => !!document.querySelector(s), `button[data-name="${n}"]`, 20_000) === null)
+        problems.push(`${n} not listed within 20 s`);
+    if (!problems.length) {
+      // The program's audio starts with the first contribution's (the mixer has no input before):
+      // let both contributions reach the program first.
+      await sleep(3000);
+      await page.click(sel);
+      // 9 s: the player's audio of the program starts ~2 s after its video (not so for a plain
+      // moqsink broadcast; not understood yet, see docs/studio.md).
+      await sleep(9000);
+      const c = await page.evaluate(() => window.watchCounts());
+      const j = judgeWatch(c);
+      problems.push(...j.problems);
+      notes.push(j.details, 'listed: contrib/a, contrib/b, studio/program');
+      const shot = process.env.MOQ_STUDIO_PAGE_SHOT || path.join(os.tmpdir(), `studio-page-${process.pid}.png`);
+      await page.screenshot({ path: shot });
+      notes.push(`screenshot ${shot}`);
+    }
+  } catch (e) {
+    problems.push(String(e.message || e));
+  } finally {
+    for (const g of contributors) await h.stopGst(g);
+    if (ctx) await ctx.close().catch(() => {});
+    await h.stopChild(studio, 'SIGINT', 5000);
+  }
+  h.report(name, problems, notes.join('; '));
+}
+
 if (!GST_LAUNCH || !relayBin) h.gap('relay_page', 'gst-launch-1.0, the plugin or moqt-relay not available');
 else for (const d of [0, 14]) await watchPage(d);
+if (GST_LAUNCH && studioSh) await studioProgram();
 await h.finish();
