@@ -47,36 +47,54 @@ run_suite() {  # run_suite DIR TITLE
   count_results "$dir"
 }
 
-# 1. Regular build (configured by setup.sh), with the real-browser tests on.
+# Every build tree is configured first: the sanitizer and fuzz trees are then compiled in the
+# background at the lowest CPU priority while build/'s tests run (they mostly wait on sockets,
+# timers and the browser), and their stages below find them built.
 [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
 meson configure build -Dbrowser_tests=enabled >/dev/null || exit 1
-run_suite build "unit, integration and browser tests (build/)"
-
-# 2. ASan + UBSan.
 if [ ! -f build-asan/build.ninja ]; then
   meson setup build-asan --buildtype=debug -Dsanitizers=address-undefined -Dtools=disabled -Dbrowser_tests=disabled \
     >/tmp/moq-gst-asan.log 2>&1 \
     || { cat /tmp/moq-gst-asan.log; exit 1; }
 fi
-run_suite build-asan "the same tests under ASan+UBSan (build-asan/)"
-
-# 2b. ThreadSanitizer over the multi-threaded layers (loop threads + test threads).
 if [ ! -f build-tsan/build.ninja ]; then
   meson setup build-tsan --buildtype=debugoptimized -Dsanitizers=thread -Dtools=disabled -Dbrowser_tests=disabled \
     >/tmp/moq-gst-tsan.log 2>&1 || { cat /tmp/moq-gst-tsan.log; exit 1; }
 fi
-TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MESON_TEST_SUITES="--suite quic --suite webtransport --suite session --suite relay --suite cluster" \
-  run_suite build-tsan "transport and session tests under ThreadSanitizer (build-tsan/)"
-
-# 3. Fuzzing (clang + libFuzzer).
 if [ ! -f build-fuzz/build.ninja ]; then
   CXX=clang++ meson setup build-fuzz -Dfuzzing=true -Dtests=disabled -Dtools=disabled \
     -Dfuzz_seconds="$FUZZ_SECONDS" >/tmp/moq-gst-fuzz.log 2>&1 || { cat /tmp/moq-gst-fuzz.log; exit 1; }
 else
   meson configure build-fuzz -Dfuzz_seconds="$FUZZ_SECONDS" >/dev/null
 fi
+ninja -C build >/tmp/moq-gst-build.build.log 2>&1 || { tail -n 60 /tmp/moq-gst-build.build.log; exit 1; }
+# A failure here is reported by that tree's own stage (its ninja runs again there).
+( for d in build-asan build-tsan build-fuzz; do nice -n 19 ninja -C "$d" >"/tmp/moq-gst-$d.bg.log" 2>&1 || true; done ) &
+background=$!
+trap 'kill "$background" 2>/dev/null || true' EXIT
+
+start=$SECONDS
+stage() { log "$1 took $((SECONDS - start)) s"; start=$SECONDS; }
+
+# 1. Regular build, with the real-browser tests on.
+run_suite build "unit, integration and browser tests (build/)"
+stage "build/"
+wait "$background"
+stage "waiting for the background builds"
+
+# 2. ASan + UBSan.
+run_suite build-asan "the same tests under ASan+UBSan (build-asan/)"
+stage "build-asan/"
+
+# 2b. ThreadSanitizer over the multi-threaded layers (loop threads + test threads).
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MESON_TEST_SUITES="--suite quic --suite webtransport --suite session --suite relay --suite cluster" \
+  run_suite build-tsan "transport and session tests under ThreadSanitizer (build-tsan/)"
+stage "build-tsan/"
+
+# 3. Fuzzing (clang + libFuzzer).
 run_suite build-fuzz "fuzz targets, ${FUZZ_SECONDS}s each (build-fuzz/)"
 grep -ho 'fuzz_[a-z]*: [0-9]* executions[^"]*no crash' build-fuzz/meson-logs/testlog.json 2>/dev/null | sed 's/\\n$//' || true
+stage "build-fuzz/"
 
 echo
 echo "$passed passed, $failed failed"
