@@ -21,62 +21,6 @@ namespace {
 
 using namespace moqtest;
 
-// A child in its own process group (xvfb-run and OBS spawn children of their own), its output in
-// a log file; killed with the whole group when this goes.
-struct Child {
-  GPid pid = 0;
-  std::string log;
-  Child(const std::vector<std::string>& args, const std::string& log_path, const std::vector<std::string>& env = {})
-      : log(log_path) {
-    std::vector<char*> argv;
-    std::vector<std::string> a = args;
-    for (auto& x : a) argv.push_back(x.data());
-    argv.push_back(nullptr);
-    gchar** envp = g_get_environ();
-    for (const auto& kv : env) {
-      const auto eq = kv.find('=');
-      envp = g_environ_setenv(envp, kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), TRUE);
-    }
-    GError* err = nullptr;
-    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    GSpawnChildSetupFunc setup = [](gpointer p) {
-      setpgid(0, 0);
-      const int f = GPOINTER_TO_INT(p);
-      dup2(f, 1);
-      dup2(f, 2);
-    };
-    if (!g_spawn_async(nullptr, argv.data(), envp, GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH), setup,
-                       GINT_TO_POINTER(fd), &pid, &err)) {
-      ADD_FAILURE() << "spawn " << args[0] << ": " << err->message;
-      g_error_free(err);
-      pid = 0;
-    }
-    close(fd);
-    g_strfreev(envp);
-  }
-  bool running() {
-    int st = 0;
-    return pid && waitpid(pid, &st, WNOHANG) == 0;
-  }
-  // SIGTERM to the group, then SIGKILL after `grace`.
-  void stop(std::chrono::milliseconds grace = 3000ms) {
-    if (!pid) return;
-    kill(-pid, SIGTERM);
-    int st = 0;
-    const auto end = Clock::now() + grace;
-    while (waitpid(pid, &st, WNOHANG) == 0 && Clock::now() < end) std::this_thread::sleep_for(50ms);
-    kill(-pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    g_spawn_close_pid(pid);
-    pid = 0;
-  }
-  std::string output() const {
-    std::ifstream f(log);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
-  ~Child() { stop(); }
-};
-
 std::string tmpdir() {
   static std::string d = [] {
     gchar* p = g_dir_make_tmp("moq-ingest-XXXXXX", nullptr);

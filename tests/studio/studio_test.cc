@@ -8,16 +8,15 @@
 // A moqsrc viewer of the program checks that both are visible (bars on the left, green on the
 // right) and that the program keeps them in sync: each tick's onset lies within one frame (33 ms)
 // of the display interval of the program frame showing its flash.
-#include <fcntl.h>
 #include <gst/app/app.h>
 #include <gst/video/video.h>
 
 #include <algorithm>
+#include <memory>
 #include <filesystem>
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <regex>
 
 #include "../gst/gst_test_util.h"
@@ -28,44 +27,24 @@ using namespace moqtest;
 
 constexpr int kW = 640, kH = 360, kFps = 30, kRate = 48000;
 
-// studio.sh in its own process group, its output (gst-launch -m) in a file.
+// studio.sh in its own process group (Child), its output (gst-launch -m) in a file.
 struct Studio {
-  GPid pid = 0;
-  std::string log_path;
+  std::string dir;
+  std::unique_ptr<Child> proc;
   guint port = 0;
   std::string sha256;
   Studio() {
-    gchar* dir = g_dir_make_tmp("moq-studio-XXXXXX", nullptr);
-    log_path = std::string(dir) + "/studio.log";
-    g_free(dir);
+    gchar* d = g_dir_make_tmp("moq-studio-XXXXXX", nullptr);
+    dir = d;
+    g_free(d);
     const char* script = g_getenv("STUDIO_SH");
     EXPECT_TRUE(script) << "STUDIO_SH: examples/studio/studio.sh";
     if (!script) return;
-    gchar* argv[] = {g_strdup("bash"), g_strdup(script), nullptr};
-    gchar** envp = g_get_environ();
-    envp = g_environ_setenv(envp, "ADDR", "127.0.0.1", TRUE);
-    envp = g_environ_setenv(envp, "PORT", "0", TRUE);
-    envp = g_environ_setenv(envp, "HTTP_PORT", "-1", TRUE);
-    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    GSpawnChildSetupFunc setup = [](gpointer p) {
-      setpgid(0, 0);
-      dup2(GPOINTER_TO_INT(p), 1);
-      dup2(GPOINTER_TO_INT(p), 2);
-    };
-    GError* err = nullptr;
-    if (!g_spawn_async(nullptr, argv, envp, GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH), setup,
-                       GINT_TO_POINTER(fd), &pid, &err)) {
-      ADD_FAILURE() << "spawn studio.sh: " << err->message;
-      g_error_free(err);
-      pid = 0;
-    }
-    close(fd);
-    g_strfreev(envp);
-    g_free(argv[0]);
-    g_free(argv[1]);
+    proc = std::make_unique<Child>(std::vector<std::string>{"bash", script}, dir + "/studio.log",
+                                   std::vector<std::string>{"ADDR=127.0.0.1", "PORT=0", "HTTP_PORT=-1"});
     // The relay's "listening" message: its port and certificate hash.
     const std::regex re(R"re(listening, detail=\(string\)"127\.0\.0\.1:(\d+)\\ sha256\\=([0-9a-f]{64}))re");
-    for (int i = 0; i < 100 && pid && port == 0; ++i) {
+    for (int i = 0; i < 100 && proc->pid && port == 0; ++i) {
       std::this_thread::sleep_for(100ms);
       std::smatch m;
       const std::string out = log();
@@ -76,22 +55,13 @@ struct Studio {
     }
     EXPECT_GT(port, 0u) << "studio.sh did not start its relay:\n" << log();
   }
-  std::string log() const {
-    std::ifstream f(log_path);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
+  std::string log() const { return proc ? proc->output() : ""; }
   std::string uri(const std::string& ns) const {
     return "moqt://127.0.0.1:" + std::to_string(port) + "/" + ns + "?tls-pin=" + sha256;
   }
   ~Studio() {
-    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(std::filesystem::path(log_path).parent_path());
-    if (!pid) return;
-    kill(-pid, SIGINT);  // gst-launch -e: EOS, then exit
-    int st = 0;
-    for (int i = 0; i < 60 && waitpid(pid, &st, WNOHANG) == 0; ++i) std::this_thread::sleep_for(50ms);
-    kill(-pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    g_spawn_close_pid(pid);
+    if (proc) proc->stop();
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
   }
 };
 
