@@ -139,6 +139,37 @@ TEST(Msf, ForeignCatalogsWithoutGstCapsStillWork) {
   EXPECT_FALSE(msf().parse_catalog("[1,2]", &err));
 }
 
+// A peer's "gstCaps" is parsed only when it names nothing new: GStreamer interns media types and
+// field names for good, so ever new names in a hostile catalog would grow the process forever.
+// And a bad hex buffer value (a use after free in GStreamer 1.22's deserializer) never reaches it.
+TEST(Msf, HostileGstCapsInternNothingAndFallBackToTheCodec) {
+  const std::string json = R"({"version":1,"tracks":[
+      {"name":"a","codec":"avc1.42e01f","gstCaps":"video/x-h264, evil-field-a1b2c3=(int)1"},
+      {"name":"b","codec":"avc1.42e01f","gstCaps":"evil/media-d4e5f6, width=(int)1"},
+      {"name":"c","codec":"avc1.42e01f","gstCaps":"video/x-h264, codec_data=(buffer)zz, width=(int)320"},
+      {"name":"d","codec":"avc1.42e01f","gstCaps":"video/x-h264, width=(evil-type-g7h8)1"},
+      {"name":"e","codec":"avc1.42e01f","gstCaps":"video/x-h264,width=(int)320,evil-nospace-i9=(int)1"},
+      {"name":"f","codec":"avc1.42e01f","gstCaps":"video/x-h264, stream-format=(string)avc, codec_data=(buffer)0142c01e, width=(int)320"}]})";
+  std::string err;
+  auto entries = msf().parse_catalog(json, &err);
+  ASSERT_TRUE(entries) << err;
+  ASSERT_EQ(entries->size(), 6u);
+  for (const char* q : {"evil-field-a1b2c3", "evil/media-d4e5f6", "evil-type-g7h8", "evil-nospace-i9"})
+    EXPECT_EQ(g_quark_try_string(q), 0u) << q << " was interned";
+  for (auto& e : *entries) {
+    ASSERT_TRUE(e.caps) << e.name;
+    const GstStructure* s = gst_caps_get_structure(e.caps, 0);
+    EXPECT_TRUE(gst_structure_has_name(s, "video/x-h264")) << e.name;  // from the codec string
+    if (e.name == "f") {
+      EXPECT_TRUE(gst_structure_has_field(s, "codec_data")) << "plain caps are taken as they are";
+    }
+    if (e.name == "c") {
+      EXPECT_FALSE(gst_structure_has_field(s, "codec_data"));
+    }
+    gst_caps_unref(e.caps);
+  }
+}
+
 TEST(Msf, LocPropertiesAndTimescales) {
   const std::string config = "\x01\x64\x00\x1f";
   Frame f;

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <iterator>
 
 #include "json_util.h"
 #include "packaging.h"
@@ -77,6 +79,61 @@ class Msf final : public Packager {
     return json::finish(b);
   }
 
+  // Whether a peer's "gstCaps" may be parsed: GStreamer interns every media type and field name
+  // it meets (GQuarks live forever), so a hostile catalog with ever new names would grow the
+  // process without bound. Only one structure of the codecs we carry, fields and value types we
+  // know, nothing quoted or nested; anything else falls back to the codec string.
+  static bool plain_caps_string(const std::string& cs) {
+    static const GRegex* field = g_regex_new("[,\\s]([A-Za-z][A-Za-z0-9_-]*)\\s*=", G_REGEX_OPTIMIZE, GRegexMatchFlags(0), nullptr);
+    static const GRegex* type = g_regex_new("\\(([^)]*)\\)", G_REGEX_OPTIMIZE, GRegexMatchFlags(0), nullptr);
+    static const char* const kMedia[] = {"video/x-h264", "video/x-h265", "video/x-vp8", "video/x-vp9", "video/x-av1",
+                                         "audio/x-opus", "audio/mpeg", "audio/x-flac", "audio/x-vorbis"};
+    static const char* const kFields[] = {
+        "stream-format", "alignment", "level", "profile", "tier", "width", "height", "framerate", "pixel-aspect-ratio",
+        "interlace-mode", "chroma-format", "bit-depth-luma", "bit-depth-chroma", "colorimetry", "chroma-site",
+        "multiview-mode", "multiview-flags", "codec_data", "streamheader", "parsed", "framed", "rate", "channels",
+        "channel-mapping-family", "stream-count", "coupled-count", "mpegversion", "base-profile", "layer", "channel-mask"};
+    static const char* const kTypes[] = {"string", "int", "uint", "fraction", "boolean", "buffer", "bitmask", "double",
+                                         "float", "int64", "uint64", "GstBitmask", "GstFraction", "GstBuffer"};
+    if (cs.size() > 4096 || cs.find_first_of(";\"\\") != std::string::npos) return false;
+    const std::string media = cs.substr(0, cs.find(','));
+    if (std::none_of(std::begin(kMedia), std::end(kMedia), [&](const char* m) { return media == m; })) return false;
+    auto all_known = [&](const GRegex* re, const char* const* known, size_t n) {
+      GMatchInfo* mi = nullptr;
+      bool ok = true;
+      g_regex_match(re, cs.c_str(), GRegexMatchFlags(0), &mi);
+      for (; ok && g_match_info_matches(mi); g_match_info_next(mi, nullptr)) {
+        gchar* word = g_match_info_fetch(mi, 1);
+        ok = std::any_of(known, known + n, [&](const char* k) { return !strcmp(word, k); });
+        g_free(word);
+      }
+      g_match_info_free(mi);
+      return ok;
+    };
+    // GStreamer 1.22 unrefs a buffer value before unmapping it when its hex is bad (a use after
+    // free): a buffer must be an even number of hex digits.
+    static const GRegex* buffer = g_regex_new("\\((?:buffer|GstBuffer)\\)\\s*([^,\\s>}]*)", G_REGEX_OPTIMIZE,
+                                              GRegexMatchFlags(0), nullptr);
+    GMatchInfo* bi = nullptr;
+    bool hex_ok = true;
+    g_regex_match(buffer, cs.c_str(), GRegexMatchFlags(0), &bi);
+    for (; hex_ok && g_match_info_matches(bi); g_match_info_next(bi, nullptr)) {
+      gchar* hex = g_match_info_fetch(bi, 1);
+      const size_t n = strlen(hex);
+      hex_ok = n % 2 == 0 && strspn(hex, "0123456789abcdefABCDEF") == n;
+      g_free(hex);
+    }
+    g_match_info_free(bi);
+    if (!hex_ok) return false;
+    // Every "=" must belong to a field the regex saw (no field hidden from the check).
+    size_t eq = std::count(cs.begin(), cs.end(), '='), fields = 0;
+    GMatchInfo* mi = nullptr;
+    g_regex_match(field, cs.c_str(), GRegexMatchFlags(0), &mi);
+    for (; g_match_info_matches(mi); g_match_info_next(mi, nullptr)) ++fields;
+    g_match_info_free(mi);
+    return eq == fields && all_known(field, kFields, std::size(kFields)) && all_known(type, kTypes, std::size(kTypes));
+  }
+
   std::optional<std::vector<CatalogEntry>> parse_catalog(const std::string& text, std::string* error) const override {
     JsonParser* p = nullptr;
     JsonObject* root = json::parse_object(text, &p, error);
@@ -144,7 +201,7 @@ class Msf final : public Packager {
 
  private:
   static GstCaps* caps_of_entry(JsonObject* t, const std::string& track, std::string* error) {
-    if (const char* cs = json::string(t, "gstCaps"))
+    if (const char* cs = json::string(t, "gstCaps"); cs && plain_caps_string(cs))
       if (GstCaps* c = gst_caps_from_string(cs)) return c;
     const std::string codec = json::string(t, "codec", "");
     std::string init;
