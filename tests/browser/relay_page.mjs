@@ -12,7 +12,8 @@
 // contributors publish to the studio's relay, the page lists them and the program, a click on the
 // program plays it (the browser as one of the program's viewers).
 //
-//   node relay_page.mjs MOQT_RELAY [STUDIO_SH]   (env GST_LAUNCH, GST_PLUGIN_PATH; MOQNET_DEBUG=1)
+//   node relay_page.mjs MOQT_RELAY [STUDIO_SH]   (env GST_LAUNCH, GST_PLUGIN_PATH; MOQNET_DEBUG=1;
+//                                                 ONLY_STUDIO=1: the studio case alone)
 import os from 'node:os';
 import path from 'node:path';
 import { startHarness, here } from './moqnet_harness.mjs';
@@ -135,8 +136,8 @@ async function studioProgram() {
       // let both contributions reach the program first.
       await sleep(3000);
       await page.click(sel);
-      // 9 s: in two of the first runs the player's audio of the program started 2-3 s after its
-      // video (not seen with a plain moqsink broadcast; not understood yet, see docs/studio.md).
+      // 9 s: in two of the first runs, with a build loading the machine, the player's audio of the
+      // program started 2-3 s after its video (not seen since; see docs/studio.md).
       await sleep(9000);
       const c = await page.evaluate(() => window.watchCounts());
       const j = judgeWatch(c);
@@ -157,6 +158,6 @@ async function studioProgram() {
 }
 
 if (!GST_LAUNCH || !relayBin) h.gap('relay_page', 'gst-launch-1.0, the plugin or moqt-relay not available');
-else for (const d of [0, 14]) await watchPage(d);
+else if (!process.env.ONLY_STUDIO) for (const d of [0, 14]) await watchPage(d);
 if (GST_LAUNCH && studioSh) await studioProgram();
 await h.finish();

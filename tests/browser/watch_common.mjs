@@ -27,6 +27,7 @@ export function judgeWatch(c) {
   const details =
     `video ${c.video} frames over ${vSpan.toFixed(2)} s (${(100 * c.video / Math.max(1, vWant)).toFixed(1)} %), ` +
     `audio ${c.audio} buffers / ${c.audioFrames} samples over ${aSpan.toFixed(2)} s ` +
-    `(${(100 * c.audioFrames / Math.max(1, aWant)).toFixed(1)} %)`;
+    `(${(100 * c.audioFrames / Math.max(1, aWant)).toFixed(1)} %)` +
+    (c.vts.length && c.ats.length ? `, first audio - first video timestamp ${((c.ats[0] - c.vts[0]) / 1000).toFixed(0)} ms` : '');
   return { problems, details };
 }
