@@ -103,7 +103,9 @@ async function watchPage(draft) {
 // The page of a studio (studio.sh's moqrelay, http-port=0): the program is one more broadcast.
 async function studioProgram() {
   const name = 'studio program in the studio relay\'s watch page (examples/studio/studio.sh)';
-  const studio = h.spawnChild('bash', [studioSh], 'studio', { ADDR: '127.0.0.1', PORT: '0', HTTP_PORT: '0' });
+  // Contributions of 320x180 (a 640x180 program): the machine also runs Chromium and three encoders.
+  const studio = h.spawnChild('bash', [studioSh], 'studio',
+                              { ADDR: '127.0.0.1', PORT: '0', HTTP_PORT: '0', WIDTH: '320', HEIGHT: '180' });
   let out = '';
   studio.proc.stdout.on('data', (d) => { out += d; });
   const contributors = [];
