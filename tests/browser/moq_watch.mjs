@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { startHarness } from './moqnet_harness.mjs';
-import { av, judgeWatch } from './watch_common.mjs';
+import { av, judgeWatch, WATCH_LATENCY_MS } from './watch_common.mjs';
 
 const relayBin = process.argv[2];
 const GST_LAUNCH = process.env.GST_LAUNCH;
@@ -48,7 +48,7 @@ const startRelay = () => h.startListener(relayBin, ['--listen', '127.0.0.1:0', '
 // Watches for `seconds`, then judges what the decoders produced.
 async function watch(name, url, draft, seconds, extra) {
   await h.openPage();
-  await h.evaluate((p) => window.startWatch(p), { url, name: 'live/cam', draft }, 10_000);
+  await h.evaluate((p) => window.startWatch(p), { url, name: 'live/cam', draft, latency: WATCH_LATENCY_MS }, 10_000);
   await sleep(seconds * 1000);
   const c = await h.evaluate(() => window.watchCounts(), null, 10_000);
   if (process.env.MOQ_WATCH_SHOT) await h.page().screenshot({ path: process.env.MOQ_WATCH_SHOT });

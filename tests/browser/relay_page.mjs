@@ -17,7 +17,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { startHarness, here } from './moqnet_harness.mjs';
-import { av, judgeWatch } from './watch_common.mjs';
+import { av, judgeWatch, WATCH_LATENCY_MS } from './watch_common.mjs';
 
 const relayBin = process.argv[2];
 const studioSh = process.argv[3];
@@ -56,7 +56,7 @@ async function watchPage(draft) {
     const page = await ctx.newPage();
     page.on('console', (m) => h.pageLog.push(`[page ${m.type()}] ${m.text()}`));
     await page.addInitScript({ path: path.join(here, 'watch_decoders.js') });
-    await page.goto(`https://127.0.0.1:${httpPort}/`);
+    await page.goto(`https://127.0.0.1:${httpPort}/?latency=${WATCH_LATENCY_MS}`);
     const cfg = await page.evaluate(async () => (await fetch('/api/config')).json());
     if (cfg.port !== port || cfg.sha256 !== sha256) problems.push(`config ${JSON.stringify(cfg)} does not match the relay`);
     if (!cfg.player) problems.push('the relay was built without the player');
@@ -128,7 +128,7 @@ async function studioProgram() {
     const page = await ctx.newPage();
     page.on('console', (msg) => h.pageLog.push(`[page ${msg.type()}] ${msg.text()}`));
     await page.addInitScript({ path: path.join(here, 'watch_decoders.js') });
-    await page.goto(`https://127.0.0.1:${httpPort}/`);
+    await page.goto(`https://127.0.0.1:${httpPort}/?latency=${WATCH_LATENCY_MS}`);
     const sel = 'button[data-name="studio/program"]';
     for (const n of ['contrib/a', 'contrib/b', 'studio/program'])
       if (await until(page, (s) => !!document.querySelector(s), `button[data-name="${n}"]`, 20_000) === null)

@@ -16,11 +16,12 @@ window.WebTransport = class extends WT {
   }
 };
 
-window.startWatch = ({ url, name, draft: d }) => {
+window.startWatch = ({ url, name, draft: d, latency }) => {
   draft = d;
   const el = document.createElement("moq-watch");
   el.setAttribute("url", url);
   el.setAttribute("name", name);
+  if (latency) el.setAttribute("latency", String(latency));
   el.innerHTML = '<canvas width="320" height="240" style="width:320px;height:240px"></canvas>';
   document.body.appendChild(el);
   return true;

@@ -24,7 +24,7 @@ case $target in
   catalog) max_len=4096 extra=(-detect_leaks=0); export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" ;;
   *) max_len=4096 ;;
 esac
-# One job on one core: CI has two, and the other runs the rest of the suite.
+# One job per target: meson runs two targets at once, one per core of the CI machine.
 "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 -max_len=$max_len -timeout=10 -rss_limit_mb=2048 "${extra[@]}" \
   -artifact_prefix="$work/artifacts/" "$work/corpus" "${seeds[@]}" >"$work/log" 2>&1 || {
   tail -n 40 "$work/log"

@@ -41,6 +41,9 @@ async function main() {
     w.setAttribute("url", url);
     w.setAttribute("name", name);
     w.setAttribute("visible", "always");
+    // ?latency=MS trades delay for smoothness (the player's default is "real-time").
+    const latency = new URLSearchParams(location.search).get("latency");
+    if (latency && /^\d+$/.test(latency)) w.setAttribute("latency", latency);
     w.append(document.createElement("canvas"));
     ui.append(w);
     player.append(ui);
