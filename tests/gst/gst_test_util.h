@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -25,57 +26,121 @@ namespace moqtest {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+// Starts `args` (argv[0] a path). With `out`, the child's stdout is a pipe whose read end goes
+// there; else it is inherited. Returns 0 (and fails the test) if it cannot start.
+inline GPid spawn_child(std::vector<std::string> args, gint* out = nullptr, GSpawnFlags flags = G_SPAWN_DEFAULT) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  GPid pid = 0;
+  GError* err = nullptr;
+  if (!g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, flags, nullptr, nullptr, &pid, nullptr, out, nullptr,
+                                &err)) {
+    ADD_FAILURE() << "spawn " << args[0] << ": " << err->message;
+    g_error_free(err);
+    return 0;
+  }
+  return pid;
+}
+
+// The first line a child prints on the pipe `fd` (closed here); blocks until it comes.
+inline std::string first_line(gint fd) {
+  FILE* f = fdopen(fd, "r");
+  char line[1024] = {};
+  if (f && !std::fgets(line, sizeof line, f)) line[0] = 0;
+  if (f) std::fclose(f);
+  return line;
+}
+
+// A field of a one-line JSON object such as moqt-relay's first stdout line: a number's digits or a
+// string's text (no escapes in either); "" if absent.
+inline std::string json_field(const std::string& line, const std::string& key) {
+  const size_t at = line.find("\"" + key + "\":");
+  if (at == std::string::npos) return "";
+  size_t b = at + key.size() + 3;
+  if (b < line.size() && line[b] == '"') {
+    const size_t e = line.find('"', b + 1);
+    return e == std::string::npos ? "" : line.substr(b + 1, e - b - 1);
+  }
+  size_t e = b;
+  while (e < line.size() && std::isdigit(static_cast<unsigned char>(line[e]))) ++e;
+  return line.substr(b, e - b);
+}
+
+// Sends `sig` and reaps the child within 5 s, else SIGKILLs it. Returns its wait status, or -1
+// when it had to be killed. Sets pid to 0.
+inline int stop_child(GPid& pid, int sig) {
+  if (!pid) return 0;
+  kill(pid, sig);
+  int status = 0;
+  for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(50ms);
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    status = -1;
+  }
+  g_spawn_close_pid(pid);
+  pid = 0;
+  return status;
+}
+
+// The moqt-relay daemon (MOQT_RELAY) with `args` after the binary; `line` is its first stdout
+// line (JSON: port, sha256, metrics_port, http_port ...). Returns 0 if it did not start.
+inline GPid spawn_relay(std::vector<std::string> args, std::string* line) {
+  const char* bin = g_getenv("MOQT_RELAY");
+  EXPECT_TRUE(bin) << "MOQT_RELAY: the moqt-relay binary";
+  if (!bin) return 0;
+  args.insert(args.begin(), bin);
+  gint out = -1;
+  const GPid pid = spawn_child(args, &out);
+  if (pid) *line = first_line(out);
+  return pid;
+}
+
 // The moqt-relay daemon on 127.0.0.1, port 0; stopped (SIGTERM: drain) when this goes.
 struct RelayProcess {
   GPid pid = 0;
   guint port = 0;
   std::string sha256;
   explicit RelayProcess(std::vector<std::string> extra = {}) {
-    const char* bin = g_getenv("MOQT_RELAY");
-    EXPECT_TRUE(bin) << "MOQT_RELAY: the moqt-relay binary";
-    if (!bin) return;
-    std::vector<std::string> args = {bin, "--listen", "127.0.0.1:0", "--drain-ms", "500"};
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--drain-ms", "500"};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    gint out = -1;
-    GError* err = nullptr;
-    if (!g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DEFAULT, nullptr, nullptr, &pid, nullptr,
-                                  &out, nullptr, &err)) {
-      ADD_FAILURE() << "spawn moqt-relay: " << err->message;
-      g_error_free(err);
-      return;
-    }
-    FILE* f = fdopen(out, "r");
-    char line[512] = {};
-    if (f && std::fgets(line, sizeof line, f)) {
-      const char* p = std::strstr(line, "\"port\":");
-      if (p) port = guint(std::atoi(p + 7));
-      const char* h = std::strstr(line, "\"sha256\":\"");
-      if (h) sha256 = std::string(h + 10, 64);
-    }
-    if (f) std::fclose(f);
+    std::string line;
+    pid = spawn_relay(args, &line);
+    port = guint(std::atoi(json_field(line, "port").c_str()));
+    sha256 = json_field(line, "sha256");
     EXPECT_GT(port, 0u) << "moqt-relay did not print its port: " << line;
   }
   ~RelayProcess() {
     if (!pid) return;
-    kill(pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(50ms);
-    if (waitpid(pid, &status, WNOHANG) == 0) {
-      ADD_FAILURE() << "moqt-relay did not drain and exit within 5 s of SIGTERM";
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    } else {
+    const int status = stop_child(pid, SIGTERM);
+    EXPECT_NE(status, -1) << "moqt-relay did not drain and exit within 5 s of SIGTERM";
+    if (status != -1) {
       EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "moqt-relay exit status " << status;
     }
-    g_spawn_close_pid(pid);
   }
   std::string url(const char* scheme, const std::string& query) const {
     return std::string(scheme) + "://127.0.0.1:" + std::to_string(port) + "/live/cam?" + query;
   }
 };
+
+// Every error message on the bus of `p` so far, "message (debug)" each, joined by `sep`.
+inline std::string bus_errors(GstElement* p, const char* sep = " ") {
+  std::string text;
+  GstBus* bus = gst_element_get_bus(p);
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+    GError* e = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_error(m, &e, &dbg);
+    if (!text.empty()) text += sep;
+    text += std::string(e->message) + " (" + (dbg ? dbg : "") + ")";
+    g_error_free(e);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return text;
+}
 
 // gst_parse_launch gives a lone element itself: put it in a pipeline (which has a bus).
 inline GstElement* in_pipeline(GstElement* e) {
@@ -83,6 +148,18 @@ inline GstElement* in_pipeline(GstElement* e) {
   GstElement* p = gst_pipeline_new(nullptr);
   gst_bin_add(GST_BIN(p), e);
   return p;
+}
+
+// Parses `desc` (a lone element goes into a pipeline), expects going to PLAYING to fail, and
+// returns the errors it posted ("no pipeline" if it does not parse).
+inline std::string start_failure(const std::string& desc) {
+  GstElement* p = in_pipeline(gst_parse_launch(desc.c_str(), nullptr));
+  if (!p) return "no pipeline";
+  EXPECT_EQ(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << desc;
+  std::string text = bus_errors(p, "\n");
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  return text;
 }
 
 struct Pipeline {
@@ -101,21 +178,7 @@ struct Pipeline {
     gst_element_set_state(p, GST_STATE_NULL);
     gst_object_unref(p);
   }
-  std::string bus_error() {
-    std::string text;
-    GstBus* bus = gst_element_get_bus(p);
-    while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-      GError* e = nullptr;
-      gchar* dbg = nullptr;
-      gst_message_parse_error(m, &e, &dbg);
-      text = std::string(e->message) + " (" + (dbg ? dbg : "") + ")";
-      g_error_free(e);
-      g_free(dbg);
-      gst_message_unref(m);
-    }
-    gst_object_unref(bus);
-    return text;
-  }
+  std::string bus_error() { return bus_errors(p); }
   // Pulls up to `want` samples from the appsink `name`; stops early on an error.
   int pull(const char* name, int want, std::chrono::seconds limit, std::string* error) {
     GstElement* sink = gst_bin_get_by_name(GST_BIN(p), name);

@@ -26,11 +26,11 @@
 
 #include "../common/free_port.h"
 #include "../common/redis_server.h"
+#include "gst_test_util.h"
 
 namespace {
 
-using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using namespace moqtest;
 using moqt::test::RedisServer;
 using moqt::test::free_udp_port;
 
@@ -40,45 +40,17 @@ struct Relay {
   uint16_t port = 0, metrics_port = 0;
   GPid pid = 0;
   Relay(const std::string& node, const std::string& addr, const std::string& redis) : id(node), ip(addr) {
-    const char* bin = g_getenv("MOQT_RELAY");
-    if (!bin) return;
     port = free_udp_port(ip);
-    std::vector<std::string> args = {bin, "--listen", ip + ":" + std::to_string(port), "--loops", "1",
-                                     "--drain-ms", "300", "--idle-timeout-ms", "2000", "--metrics", "127.0.0.1:0",
-                                     "--cluster", redis, "--node-id", id, "--advertise", url("moqt", ""),
-                                     "--cluster-insecure", "--cluster-ttl-ms", "1000"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    gint out = -1;
-    GError* err = nullptr;
-    if (!g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DEFAULT, nullptr, nullptr, &pid, nullptr,
-                                  &out, nullptr, &err)) {
-      ADD_FAILURE() << "spawn moqt-relay: " << err->message;
-      g_error_free(err);
-      return;
-    }
-    FILE* f = fdopen(out, "r");
-    char line[512] = {};
-    if (f && std::fgets(line, sizeof line, f)) {
-      if (const char* p = std::strstr(line, "\"metrics_port\":")) metrics_port = uint16_t(std::atoi(p + 15));
-    }
-    if (f) std::fclose(f);
+    std::string line;
+    pid = spawn_relay({"--listen", ip + ":" + std::to_string(port), "--loops", "1", "--drain-ms", "300",
+                       "--idle-timeout-ms", "2000", "--metrics", "127.0.0.1:0", "--cluster", redis, "--node-id", id,
+                       "--advertise", url("moqt", ""), "--cluster-insecure", "--cluster-ttl-ms", "1000"},
+                      &line);
+    metrics_port = uint16_t(std::atoi(json_field(line, "metrics_port").c_str()));
     EXPECT_GT(metrics_port, 0) << "moqt-relay " << id << " did not start: " << line;
   }
   ~Relay() { stop(SIGTERM); }
-  void stop(int sig) {
-    if (!pid) return;
-    kill(pid, sig);
-    int status = 0;
-    for (int i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(50ms);
-    if (waitpid(pid, &status, WNOHANG) == 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    }
-    g_spawn_close_pid(pid);
-    pid = 0;
-  }
+  void stop(int sig) { stop_child(pid, sig); }
   std::string url(const char* scheme, const std::string& path) const {
     return std::string(scheme) + "://" + ip + ":" + std::to_string(port) + "/" + path;
   }
@@ -102,39 +74,6 @@ struct Relay {
     return std::atol(body.c_str() + at + name.size() + 2);
   }
 };
-
-GstElement* launch(const std::string& desc) {
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(desc.c_str(), &err);
-  EXPECT_TRUE(p) << desc << ": " << (err ? err->message : "?");
-  if (err) g_error_free(err);
-  if (p) {
-    EXPECT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  }
-  return p;
-}
-
-void destroy(GstElement* p) {
-  if (!p) return;
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(p);
-}
-
-std::string bus_errors(GstElement* p) {
-  std::string text;
-  GstBus* bus = gst_element_get_bus(p);
-  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-    GError* e = nullptr;
-    gchar* dbg = nullptr;
-    gst_message_parse_error(m, &e, &dbg);
-    text += std::string(e->message) + " (" + (dbg ? dbg : "") + ") ";
-    g_error_free(e);
-    g_free(dbg);
-    gst_message_unref(m);
-  }
-  gst_object_unref(bus);
-  return text;
-}
 
 // Decoded video frames of one viewer with their arrival times (appsink callback thread).
 struct Frames {
@@ -167,20 +106,20 @@ struct Frames {
 };
 
 struct Viewer {
-  GstElement* p = nullptr;
-  Frames frames;
-  explicit Viewer(const std::string& uri) {
-    p = launch("moqsrc name=r uri=\"" + uri + "\" r.src_video ! queue ! h264parse ! avdec_h264 ! "
+  Frames frames;  // declared first: the pipeline (and its appsink callback) goes before it
+  Pipeline pipe;
+  explicit Viewer(const std::string& uri)
+      : pipe("moqsrc name=r uri=\"" + uri + "\" r.src_video ! queue ! h264parse ! avdec_h264 ! "
                "appsink name=v sync=false emit-signals=false max-buffers=100 drop=true "
-               "r.src_audio ! queue ! opusdec ! fakesink sync=false");
-    if (!p) return;
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "v");
+               "r.src_audio ! queue ! opusdec ! fakesink sync=false") {
+    if (!pipe.p) return;
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(pipe.p), "v");
     GstAppSinkCallbacks cb{};
     cb.new_sample = Frames::on_sample;
     gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, &frames, nullptr);
     gst_object_unref(sink);
   }
-  ~Viewer() { destroy(p); }
+  std::string errors() { return pipe.bus_error(); }
 };
 
 std::string publisher(const std::string& uri, const std::string& fallbacks) {
@@ -212,7 +151,7 @@ struct ClusterTest : ::testing::Test {
 };
 
 TEST_F(ClusterTest, PublishedOnOneRelayDecodedOnTheOthersOneSubscriptionPerTrackEach) {
-  GstElement* pub = launch(publisher(A().url("moqt", "live/show?tls-insecure=true&draft=18"), ""));
+  Pipeline pub(publisher(A().url("moqt", "live/show?tls-insecure=true&draft=18"), ""));
   std::this_thread::sleep_for(500ms);  // announced on A, then known on B and C through Redis
   std::deque<Viewer> viewers;
   for (int i = 0; i < 2; ++i) viewers.emplace_back(B().url(i ? "https" : "moqt", "live/show?tls-insecure=true"));
@@ -225,7 +164,7 @@ TEST_F(ClusterTest, PublishedOnOneRelayDecodedOnTheOthersOneSubscriptionPerTrack
   };
   while (!all() && Clock::now() < end) std::this_thread::sleep_for(50ms);
   for (size_t i = 0; i < viewers.size(); ++i)
-    EXPECT_GE(viewers[i].frames.count(), 60u) << "viewer " << i << ": " << bus_errors(viewers[i].p);
+    EXPECT_GE(viewers[i].frames.count(), 60u) << "viewer " << i << ": " << viewers[i].errors();
   EXPECT_EQ(A().metric("moqt_relay_pushed_tracks"), 6)
       << "catalog, video and audio in both formats (catalog-format=both) pushed to A";
   // The viewers (moqsrc) ask for both catalogs and play the MSF video and audio.
@@ -233,13 +172,12 @@ TEST_F(ClusterTest, PublishedOnOneRelayDecodedOnTheOthersOneSubscriptionPerTrack
       << "one subscription per track for B and one for C, whatever their viewers";
   EXPECT_EQ(B().metric("moqt_relay_cluster_links"), 1);
   EXPECT_EQ(C().metric("moqt_relay_cluster_links"), 1);
-  EXPECT_EQ(bus_errors(pub), "");
+  EXPECT_EQ(pub.bus_error(), "");
   viewers.clear();
-  destroy(pub);
 }
 
 TEST_F(ClusterTest, OriginRelayKilledPublisherMovesViewersResume) {
-  GstElement* pub = launch(publisher(A().url("moqt", "live/show?tls-insecure=true"),
+  Pipeline pub(publisher(A().url("moqt", "live/show?tls-insecure=true"),
                                      B().url("moqt", "live/show?tls-insecure=true")));
   std::this_thread::sleep_for(500ms);
   Viewer on_c(C().url("moqt", "live/show?tls-insecure=true"));
@@ -249,24 +187,23 @@ TEST_F(ClusterTest, OriginRelayKilledPublisherMovesViewersResume) {
     while (v.frames.count() < n && Clock::now() < end) std::this_thread::sleep_for(20ms);
     return v.frames.count() >= n;
   };
-  ASSERT_TRUE(wait_frames(on_c, 60, 20s)) << bus_errors(on_c.p);
-  ASSERT_TRUE(wait_frames(on_c_wt, 60, 20s)) << bus_errors(on_c_wt.p);
+  ASSERT_TRUE(wait_frames(on_c, 60, 20s)) << on_c.errors();
+  ASSERT_TRUE(wait_frames(on_c_wt, 60, 20s)) << on_c_wt.errors();
 
   const auto killed = Clock::now();
   A().stop(SIGKILL);
   const size_t before = on_c.frames.count(), before_wt = on_c_wt.frames.count();
-  ASSERT_TRUE(wait_frames(on_c, before + 90, 30s)) << "decoding resumed on C: " << bus_errors(on_c.p);
-  ASSERT_TRUE(wait_frames(on_c_wt, before_wt + 90, 30s)) << bus_errors(on_c_wt.p);
+  ASSERT_TRUE(wait_frames(on_c, before + 90, 30s)) << "decoding resumed on C: " << on_c.errors();
+  ASSERT_TRUE(wait_frames(on_c_wt, before_wt + 90, 30s)) << on_c_wt.errors();
   const auto gap = on_c.frames.longest_gap_after(killed), gap_wt = on_c_wt.frames.longest_gap_after(killed);
   std::printf("failover: relay A SIGKILLed; viewers on C resumed; longest gap %lld ms (raw QUIC viewer), %lld ms "
               "(WebTransport viewer)\n",
               (long long)gap.count(), (long long)gap_wt.count());
   EXPECT_LT(gap, 15s);
-  EXPECT_EQ(bus_errors(on_c.p), "") << "the viewers kept their sessions";
-  EXPECT_EQ(bus_errors(on_c_wt.p), "");
-  EXPECT_EQ(bus_errors(pub), "") << "the publisher moved to B";
+  EXPECT_EQ(on_c.errors(), "") << "the viewers kept their sessions";
+  EXPECT_EQ(on_c_wt.errors(), "");
+  EXPECT_EQ(pub.bus_error(), "") << "the publisher moved to B";
   EXPECT_GE(B().metric("moqt_relay_pushed_tracks"), 2) << "the publisher now pushes to B";
-  destroy(pub);
 }
 
 
@@ -279,7 +216,7 @@ TEST_F(ClusterTest, MoqrelayElementIsAClusterMember) {
   const std::string hub = "moqrelay name=hub address=" + ip + " port=" + std::to_string(port) +
                           " cluster=" + redis->url() + " node-id=studio advertise=moqt://" + ip + ":" +
                           std::to_string(port) + "/ cluster-insecure=true drain-ms=300 ";
-  GstElement* studio = launch(hub + "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+  auto studio = std::make_unique<Pipeline>(hub + "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
                               "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! "
                               "video/x-h264,stream-format=byte-stream,alignment=au ! moqsink name=s "
                               "uri=\"moqt://local/live/studio?relay=hub\" audiotestsrc is-live=true ! audioconvert ! "
@@ -288,8 +225,8 @@ TEST_F(ClusterTest, MoqrelayElementIsAClusterMember) {
   Viewer v(C().url("moqt", "live/studio?tls-insecure=true"));
   const auto end = Clock::now() + 20s;
   while (v.frames.count() < 60 && Clock::now() < end) std::this_thread::sleep_for(50ms);
-  EXPECT_GE(v.frames.count(), 60u) << bus_errors(v.p) << bus_errors(studio);
-  GstElement* r = gst_bin_get_by_name(GST_BIN(studio), "hub");
+  EXPECT_GE(v.frames.count(), 60u) << v.errors() << studio->bus_error();
+  GstElement* r = gst_bin_get_by_name(GST_BIN(studio->p), "hub");
   GstStructure* st = nullptr;
   g_object_get(r, "stats", &st, nullptr);
   gboolean connected = FALSE;
@@ -299,22 +236,11 @@ TEST_F(ClusterTest, MoqrelayElementIsAClusterMember) {
   EXPECT_GE(down, 2u) << "C pulls video and audio from the studio's relay";
   if (st) gst_structure_free(st);
   gst_object_unref(r);
-  destroy(studio);
+  studio.reset();
 
-  auto failure = [](const std::string& desc) {
-    GstElement* p = gst_parse_launch(desc.c_str(), nullptr);
-    if (!p) return std::string("no pipeline");
-    GstElement* pipe = GST_IS_PIPELINE(p) ? p : gst_pipeline_new(nullptr);
-    if (pipe != p) gst_bin_add(GST_BIN(pipe), p);
-    EXPECT_EQ(gst_element_set_state(pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << desc;
-    const std::string text = bus_errors(pipe);
-    gst_element_set_state(pipe, GST_STATE_NULL);
-    gst_object_unref(pipe);
-    return text;
-  };
-  EXPECT_NE(failure("moqrelay port=0 cluster=" + redis->url()).find("'advertise'"), std::string::npos);
-  EXPECT_NE(failure("moqrelay port=0 cluster=ftp://x advertise=moqt://h:1/").find("'cluster'"), std::string::npos);
-  EXPECT_NE(failure("moqrelay port=0 cluster=" + redis->url() + " node-id=\"bad id\" advertise=moqt://h:1/")
+  EXPECT_NE(start_failure("moqrelay port=0 cluster=" + redis->url()).find("'advertise'"), std::string::npos);
+  EXPECT_NE(start_failure("moqrelay port=0 cluster=ftp://x advertise=moqt://h:1/").find("'cluster'"), std::string::npos);
+  EXPECT_NE(start_failure("moqrelay port=0 cluster=" + redis->url() + " node-id=\"bad id\" advertise=moqt://h:1/")
                 .find("'node-id'"),
             std::string::npos);
 }
@@ -325,17 +251,8 @@ TEST_F(ClusterTest, MoqrelayElementIsAClusterMember) {
 TEST_F(ClusterTest, ClockPublisherFailsOverToo) {
   const char* clock = g_getenv("MOQT_CLOCK");
   if (!clock) GTEST_SKIP() << "moqt-clock not built here (MOQT_CLOCK unset)";
-  auto spawn = [&](std::vector<std::string> args, gint* out) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    GPid pid = 0;
-    GError* err = nullptr;
-    EXPECT_TRUE(g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_STDERR_TO_DEV_NULL, nullptr, nullptr,
-                                         &pid, nullptr, out, nullptr, &err))
-        << (err ? err->message : "");
-    if (err) g_error_free(err);
-    return pid;
+  auto spawn = [](std::vector<std::string> args, gint* out) {
+    return spawn_child(std::move(args), out, G_SPAWN_STDERR_TO_DEV_NULL);
   };
   GPid pub = spawn({clock, "publish", "--connect", A().url("moqt", "moq"), "--fallback", B().url("moqt", "moq"),
                     "--insecure", "--interval-ms", "100", "--namespace", "clockfo"},
@@ -380,11 +297,8 @@ TEST_F(ClusterTest, ClockPublisherFailsOverToo) {
   }
   std::printf("failover (moqt-clock): longest gap on C's subscriber %lld ms\n", (long long)gap.count());
   EXPECT_LT(gap, 15s);
-  for (GPid p : {sub, pub}) {
-    kill(p, SIGTERM);
-    waitpid(p, nullptr, 0);
-    g_spawn_close_pid(p);
-  }
+  stop_child(sub, SIGTERM);
+  stop_child(pub, SIGTERM);
   reader.join();
 }
 

@@ -315,48 +315,25 @@ TEST(RelayElement, WatchPageListsAnAttachedPublisher) {
 }
 
 TEST(RelayElement, BadSettingsNameTheProperty) {
-  auto failure = [](const std::string& desc) {
-    GError* err = nullptr;
-    GstElement* p = in_pipeline(gst_parse_launch(desc.c_str(), &err));
-    EXPECT_TRUE(p) << desc;
-    if (err) g_error_free(err);
-    if (!p) return std::string();
-    EXPECT_EQ(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << desc;
-    std::string text;
-    GstBus* bus = gst_element_get_bus(p);
-    while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-      GError* e = nullptr;
-      gchar* dbg = nullptr;
-      gst_message_parse_error(m, &e, &dbg);
-      text += std::string(e->message) + " / " + (dbg ? dbg : "") + "\n";
-      g_error_free(e);
-      g_free(dbg);
-      gst_message_unref(m);
-    }
-    gst_object_unref(bus);
-    gst_element_set_state(p, GST_STATE_NULL);
-    gst_object_unref(p);
-    return text;
-  };
-  EXPECT_NE(failure("moqrelay cert-file=/nonexistent.pem").find("key-file"), std::string::npos);
-  EXPECT_NE(failure("moqrelay cert-file=/nonexistent.pem key-file=/nonexistent.key").find("cert-file"),
+  EXPECT_NE(start_failure("moqrelay cert-file=/nonexistent.pem").find("key-file"), std::string::npos);
+  EXPECT_NE(start_failure("moqrelay cert-file=/nonexistent.pem key-file=/nonexistent.key").find("cert-file"),
             std::string::npos);
-  EXPECT_NE(failure("moqrelay draft=15").find("draft"), std::string::npos);
-  EXPECT_NE(failure("moqrelay upstream=ftp://x/y").find("upstream"), std::string::npos);
-  EXPECT_NE(failure("moqrelay jwt-key-file=/nonexistent.key").find("jwt-key-file"), std::string::npos);
-  EXPECT_NE(failure("moqrelay jwt-alg=RS512").find("jwt-alg"), std::string::npos);
-  EXPECT_NE(failure("videotestsrc ! x264enc ! moqsink uri=moqt://local/live/cam?relay=nobody").find("'relay'"),
+  EXPECT_NE(start_failure("moqrelay draft=15").find("draft"), std::string::npos);
+  EXPECT_NE(start_failure("moqrelay upstream=ftp://x/y").find("upstream"), std::string::npos);
+  EXPECT_NE(start_failure("moqrelay jwt-key-file=/nonexistent.key").find("jwt-key-file"), std::string::npos);
+  EXPECT_NE(start_failure("moqrelay jwt-alg=RS512").find("jwt-alg"), std::string::npos);
+  EXPECT_NE(start_failure("videotestsrc ! x264enc ! moqsink uri=moqt://local/live/cam?relay=nobody").find("'relay'"),
             std::string::npos);
   RelayElement taken("taken");
   ASSERT_GT(taken.port, 0u);
-  EXPECT_NE(failure("moqrelay address=127.0.0.1 port=" + std::to_string(taken.port)).find("'port'"),
+  EXPECT_NE(start_failure("moqrelay address=127.0.0.1 port=" + std::to_string(taken.port)).find("'port'"),
             std::string::npos);
   RelayElement page("page", "http-port=0");
   gint http_port = 0;
   GstElement* pe = page.element();
   g_object_get(pe, "http-port", &http_port, nullptr);
   gst_object_unref(pe);
-  EXPECT_NE(failure("moqrelay address=127.0.0.1 port=0 http-port=" + std::to_string(http_port)).find("'http-port'"),
+  EXPECT_NE(start_failure("moqrelay address=127.0.0.1 port=0 http-port=" + std::to_string(http_port)).find("'http-port'"),
             std::string::npos);
 }
 
