@@ -101,6 +101,8 @@ struct SrcShared {
   bool msf_absent = false, hang_absent = false;
   std::string held_hang;
   std::shared_ptr<std::function<void()>> ask_catalogs;  // caller: asks for the catalogs (again)
+  // packaging=auto, caller or attached: ends the subscription to the catalog not chosen.
+  std::function<void(const std::string& track)> drop_catalog;
   bool have_offset = false;
   GstClockTimeDiff offset = 0;  // running time - sender PTS, fixed by the first buffer of any pad
   // Listener: the catalog timeout runs from the first peer session, not from element start.
@@ -482,12 +484,19 @@ static void on_catalog(GstElement* el, const std::shared_ptr<SrcShared>& sh, con
     GST_WARNING_OBJECT(el, "%s: %s", format->catalog_track(), err.c_str());
     return;
   }
+  std::function<void(const std::string&)> drop;
   {
     std::lock_guard<std::mutex> l(sh->mu);
-    if (!sh->chosen) GST_INFO_OBJECT(el, "broadcast packaging: %s (%s)", format->name(), format->catalog_track());
+    if (!sh->chosen) {
+      GST_INFO_OBJECT(el, "broadcast packaging: %s (%s)", format->name(), format->catalog_track());
+      // The other catalog's updates would only be dropped here: stop them at the publisher/relay.
+      const bool other_absent = format == &packaging::msf() ? sh->hang_absent : sh->msf_absent;
+      if (!other_absent) drop = sh->drop_catalog;
+    }
     sh->chosen = format;
     sh->held_hang.clear();
   }
+  if (drop) drop(format == &packaging::msf() ? packaging::hang().catalog_track() : packaging::msf().catalog_track());
   std::vector<Wanted> want;
   bool complete = true;  // every wanted track has caps: then no-more-pads
   for (packaging::CatalogEntry& e : *entries) {
@@ -545,6 +554,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
     sh->msf_absent = sh->hang_absent = false;
     sh->held_hang.clear();
     sh->ask_catalogs = nullptr;
+    sh->drop_catalog = nullptr;
     sh->exposed = false;
     sh->have_offset = false;
     sh->peer_seen = false;
@@ -650,6 +660,7 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
     {
       std::lock_guard<std::mutex> l(sh->mu);
       sh->ask_catalogs = ask;  // kept while running (the retries hold it weakly)
+      if (!fixed && !listener) sh->drop_catalog = [raw_conn](const std::string& t) { raw_conn->unsubscribe(t); };
     }
     (*ask)();
     // No catalog in time (a publisher without one): a hang catalog still waiting for MSF's answer,
@@ -717,6 +728,7 @@ static void gst_moq_src_stop(GstMoqSrc* self) {
     sh->running = false;
     sh->start_catalog_timer = nullptr;
     sh->ask_catalogs = nullptr;
+    sh->drop_catalog = nullptr;
     tracks.swap(sh->tracks);
   }
   for (auto& [name, t] : tracks) {

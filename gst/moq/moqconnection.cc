@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <type_traits>
 
 #include "relayhost.h"
 
@@ -111,6 +112,8 @@ struct Connection::TrackSub : SubscriptionHandler {
   // Attached to an in-process relay: the subscription there, and since when we wait for one.
   std::unique_ptr<relay::LocalSubscription> local;
   std::optional<std::chrono::steady_clock::time_point> local_wait_since;
+  std::optional<uint64_t> client_handle;  // caller: the Client's handle for it
+  bool dropped = false;                   // unsubscribe(): deliver nothing, ask nobody again
   static constexpr size_t kMaxHeld = 600;
   static constexpr std::chrono::milliseconds kMaxHold{1500};
 
@@ -124,6 +127,7 @@ struct Connection::TrackSub : SubscriptionHandler {
 
   bool delivered_any = false;
   void deliver(const ReceivedObject& o) {
+    if (dropped) return;
     delivered_any = true;
     {
       std::lock_guard<std::mutex> l(c->mu_);
@@ -163,6 +167,7 @@ struct Connection::TrackSub : SubscriptionHandler {
 // SUBSCRIBE `sub` on a Session, or on the Client (whose subscriptions survive GOAWAY).
 template <typename Target>
 void Connection::issue(Target& target, TrackSub& sub) {
+  if (sub.dropped) return;
   SubscribeOptions so;
   // From the largest object: a relay (ours, moq-dev's) answers with the current group from its
   // object 0, so the decoder starts at once; a publisher that starts mid-group has those objects
@@ -171,6 +176,7 @@ void Connection::issue(Target& target, TrackSub& sub) {
   so.filter = wire::SubscriptionFilter{wire::FilterType::kLargestObject, {}, {}};
   so.max_subgroup = sub.max_subgroup;
   auto id = target.subscribe(FullTrackName{uri_.ns, sub.track}, so, &sub);
+  if constexpr (std::is_same_v<Target, Client>) sub.client_handle = id;
   if (id && sub.groups_back && target.joining_fetch(*id, *sub.groups_back, true, &sub.fetch)) {
     sub.fetching = true;
     sub.fetch_started = std::chrono::steady_clock::now();
@@ -516,6 +522,7 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
     raw->max_subgroup = max_subgroup;
     raw->groups_back = groups_back;
     raw->extras = std::move(extras);
+    raw->dropped = false;
     for (auto& [sess, peer] : peers_)
       if (peer->announced) issue(peer->s, *raw);
     if (client_) issue(*client_, *raw);
@@ -526,12 +533,28 @@ void Connection::subscribe(const std::string& track, ObjectCallback cb, std::opt
   });
 }
 
+void Connection::unsubscribe(const std::string& track) {
+  // Posted, never inline: the caller may be inside this subscription's own callback.
+  loop_->post([this, track, alive = alive_] {
+    if (!*alive) return;
+    auto it = handler_->subs.find(track);
+    if (it == handler_->subs.end() || it->second->dropped) return;
+    TrackSub& sub = *it->second;
+    sub.dropped = true;
+    sub.fetching = false;
+    sub.held.clear();
+    if (client_ && sub.client_handle) client_->unsubscribe(*sub.client_handle);
+    sub.client_handle.reset();
+    sub.local.reset();
+  });
+}
+
 // Attached: the relay answers at once for a track it has (its cached live group from object 0
 // comes first) and subscribes upstream for one a network publisher announced. A track not
 // published yet (its moqsink has not seen caps) is asked for again until kLocalWait.
 void Connection::attach_local(TrackSub& sub) {
   sub.local.reset();
-  if (stopping_) return;
+  if (stopping_ || sub.dropped) return;
   if (!host_->relay()) {
     if (events_) events_("error", "the moqrelay named '" + settings_.relay + "' has stopped");
     return;

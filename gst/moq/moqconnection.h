@@ -119,6 +119,10 @@ class Connection {
   // largest object plus a joining FETCH of the current group and N before it, delivered in order.
   void subscribe(const std::string& track, ObjectCallback cb, std::optional<uint64_t> max_subgroup = {},
                  std::optional<uint64_t> groups_back = {}, SubscribeExtras extras = {});
+  // Any thread (done on the loop thread later): stops `track`'s subscription. Its callback gets
+  // nothing more and a reconnect does not ask again; a caller or attached connection sends
+  // UNSUBSCRIBE, a listener ignores what its peers push (refusing a PUBLISH would end it there).
+  void unsubscribe(const std::string& track);
 
   // Listener: a PUBLISH of a track nobody subscribed to asks `acceptor`, which returns the
   // track's callback (or null to refuse). For sources that learn their tracks as they come.
