@@ -655,6 +655,14 @@ static bool gst_moq_src_start(GstMoqSrc* self) {
               on_catalog(el, sh, track, format, std::string(o.payload.begin(), o.payload.end()), auto_mode);
             },
             {}, 0, std::move(extras));  // the current catalog group from its start
+        // The other catalog may have been chosen while this one was being asked for (a relay's
+        // cached catalog arrives at once): its drop then found nothing to unsubscribe.
+        bool unwanted = false;
+        {
+          std::lock_guard<std::mutex> l(sh->mu);
+          unwanted = sh->chosen && sh->chosen != format && sh->drop_catalog;
+        }
+        if (unwanted) raw_conn->unsubscribe(format->catalog_track());
       }
     };
     {

@@ -577,7 +577,8 @@ void Connection::attach_local(TrackSub& sub) {
   host_->relay()->find_local(
       local_id_, name, RequestFor::kSubscribe,
       [this, s, alive = alive_, retry](std::shared_ptr<TrackPublisher> pub, LookupError, const std::string& why) {
-        if (!*alive || stopping_) return;
+        // The element may have dropped the track while the relay was still asking upstream.
+        if (!*alive || stopping_ || s->dropped) return;
         if (!pub) return retry(why);
         relay::LocalSubscription::Callbacks cb;
         cb.object = [s](const Object& o) {
