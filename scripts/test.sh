@@ -98,6 +98,10 @@ run_suite build-fuzz "fuzz targets, ${FUZZ_SECONDS}s each (build-fuzz/)"
 grep -ho 'fuzz_[a-z]*: [0-9]* executions[^"]*no crash' build-fuzz/meson-logs/testlog.json 2>/dev/null | sed 's/\\n$//' || true
 stage "build-fuzz/"
 
+if [ "$failed" -ne 0 ]; then
+  echo
+  python3 scripts/failures.py build build-asan build-tsan build-fuzz || true
+fi
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$status" -eq 0 ]

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cctype>
@@ -256,5 +257,99 @@ struct Child {
   }
   ~Child() { stop(); }
 };
+
+
+// What the elements logged, shown only when a test fails: GStreamer's ring-buffer logger keeps
+// the last lines of each thread (INFO of the MoQ elements and of the playback bins), and a
+// failed test prints the newest of them from its own run, in time order. GST_DEBUG set by hand
+// keeps GStreamer's usual stderr output instead.
+class FailureLog : public ::testing::EmptyTestEventListener {
+ public:
+  static void install(const char* levels = "*:3,moqsrc:4,moqsink:4,moqrelay:4,playbin:4,uridecodebin:4,"
+                                            "decodebin:4,playsink:4") {
+    if (g_getenv("GST_DEBUG")) return;
+    gst_debug_set_colored(FALSE);
+    gst_debug_remove_log_function(nullptr);  // the default (stderr) one
+    gst_debug_set_threshold_from_string(levels, TRUE);
+    gst_debug_add_ring_buffer_logger(256 * 1024, 60);
+    init_time() = gst_util_get_timestamp();  // just after gst_init: the log's time base
+    ::testing::UnitTest::GetInstance()->listeners().Append(new FailureLog);
+  }
+  void OnTestStart(const ::testing::TestInfo&) override { start_ = gst_util_get_timestamp() - init_time(); }
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    if (!info.result() || !info.result()->Failed()) return;
+    std::vector<std::pair<GstClockTime, std::string>> lines;
+    gchar** logs = gst_debug_ring_buffer_logger_get_logs();
+    for (gchar** l = logs; l && *l; ++l) {
+      std::string text = *l;
+      for (size_t at = 0; at < text.size();) {
+        size_t nl = text.find('\n', at);
+        if (nl == std::string::npos) nl = text.size();
+        std::string line = text.substr(at, nl - at);
+        at = nl + 1;
+        guint h = 0, m = 0, sec = 0, ns = 0;
+        if (sscanf(line.c_str(), "%u:%u:%u.%u", &h, &m, &sec, &ns) != 4) continue;
+        const GstClockTime t = ((h * 60 + m) * 60 + sec) * GST_SECOND + ns;
+        if (t >= start_) lines.emplace_back(t, line);
+      }
+    }
+    g_strfreev(logs);
+    std::stable_sort(lines.begin(), lines.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    const size_t show = std::min<size_t>(lines.size(), 120);
+    printf("--- the last %zu log lines of %s (of %zu) ---\n", show, info.name(), lines.size());
+    for (size_t i = lines.size() - show; i < lines.size(); ++i) printf("%s\n", lines[i].second.c_str());
+    printf("--- end of log ---\n");
+    fflush(stdout);
+  }
+
+ private:
+  static GstClockTime& init_time() {
+    static GstClockTime t = 0;
+    return t;
+  }
+  GstClockTime start_ = 0;
+};
+
+// For a failure message: every moqsrc/moqsink in `pipeline` (also inside playbin) with its
+// state, its pads and its stats, and the pipeline's state.
+inline std::string moq_report(GstElement* pipeline) {
+  auto state = [](GstElement* e) {
+    GstState cur = GST_STATE_VOID_PENDING, pending = GST_STATE_VOID_PENDING;
+    gst_element_get_state(e, &cur, &pending, 0);
+    return std::string(gst_element_state_get_name(cur)) +
+           (pending != GST_STATE_VOID_PENDING ? std::string("->") + gst_element_state_get_name(pending) : "");
+  };
+  std::string out = std::string("pipeline ") + state(pipeline);
+  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(pipeline));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    GstElement* e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory* f = gst_element_get_factory(e);
+    const char* kind = f ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)) : "";
+    if (g_str_equal(kind, "moqsrc") || g_str_equal(kind, "moqsink")) {
+      gchar* name = gst_element_get_name(e);
+      out += std::string("; ") + kind + " " + name + " " + state(e) + " pads [";
+      g_free(name);
+      for (GList* l = e->srcpads; l; l = l->next) {
+        gchar* pn = gst_pad_get_name(GST_PAD(l->data));
+        out += std::string(pn) + (gst_pad_is_linked(GST_PAD(l->data)) ? "" : "(unlinked)") + " ";
+        g_free(pn);
+      }
+      out += "]";
+      GstStructure* st = nullptr;
+      g_object_get(e, "stats", &st, nullptr);
+      if (st) {
+        gchar* text = gst_structure_to_string(st);
+        out += std::string(" ") + text;
+        g_free(text);
+        gst_structure_free(st);
+      }
+    }
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  return out;
+}
 
 }  // namespace moqtest

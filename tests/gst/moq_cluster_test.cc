@@ -311,5 +311,6 @@ TEST_F(ClusterTest, ClockPublisherFailsOverToo) {
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
+  moqtest::FailureLog::install();
   return RUN_ALL_TESTS();
 }
