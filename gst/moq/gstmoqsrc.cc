@@ -331,6 +331,28 @@ static GstPadProbeReturn map_timestamps(GstPad* pad, GstPadProbeInfo* info, gpoi
 
 // --- pads ------------------------------------------------------------------------------------
 
+// The state a child of `bin` should be in: the bin's pending state while it changes, else its own.
+static GstState state_to_follow(GstElement* bin) {
+  GST_OBJECT_LOCK(bin);
+  const GstState s = GST_STATE_PENDING(bin) != GST_STATE_VOID_PENDING ? GST_STATE_PENDING(bin) : GST_STATE(bin);
+  GST_OBJECT_UNLOCK(bin);
+  return s;
+}
+
+// A pad's appsrc is added from the async thread while the bin may be changing state in the
+// application's thread. gst_element_sync_state_with_parent() can then apply a state it read before
+// the bin set its children (this one included) to the next: the live appsrc stays PAUSED in a
+// PLAYING pipeline and sends nothing, with no error. The bin announces its target before it
+// touches its children, so reading it again after our change says whether ours was stale.
+static void follow_state(GstElement* child, GstElement* bin) {
+  for (int tries = 0; tries < 8; ++tries) {
+    const GstState want = state_to_follow(bin);
+    if (gst_element_set_state(child, want) == GST_STATE_CHANGE_FAILURE) return;  // its error is on the bus
+    if (state_to_follow(bin) == want) return;
+    GST_INFO_OBJECT(bin, "changed state while %s was being added: following again", GST_ELEMENT_NAME(child));
+  }
+}
+
 // src_<track>, with characters gst-launch cannot name in a pad ('.', '/', ...: hang's "video/hd",
 // our "video.hang") turned into '_'.
 static std::string pad_name_of(const std::string& track) {
@@ -421,7 +443,7 @@ static void expose_tracks(GstElement* element, gpointer data) {
     gst_pad_add_probe(ghost, GST_PAD_PROBE_TYPE_QUERY_UPSTREAM, answer_caps, new ProbeData{sh, t},
                       [](gpointer d) { delete static_cast<ProbeData*>(d); });
     gst_pad_set_active(ghost, TRUE);
-    gst_element_sync_state_with_parent(appsrc);
+    follow_state(appsrc, element);
     GST_INFO_OBJECT(self, "exposing track '%s' (%s) as %s with caps %" GST_PTR_FORMAT, w.name.c_str(), w.format->name(),
                     pad_name.c_str(), static_cast<void*>(caps));
     if (caps) gst_caps_unref(caps);

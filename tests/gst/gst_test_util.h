@@ -336,6 +336,9 @@ inline std::string moq_report(GstElement* pipeline) {
         g_free(pn);
       }
       out += "]";
+      if (GST_IS_BIN(e))  // moqsrc's appsrcs: a live one left PAUSED sends nothing
+        for (GList* l = GST_BIN(e)->children; l; l = l->next)
+          out += std::string(" ") + GST_ELEMENT_NAME(l->data) + ":" + state(GST_ELEMENT(l->data));
       GstStructure* st = nullptr;
       g_object_get(e, "stats", &st, nullptr);
       if (st) {
