@@ -5,8 +5,9 @@ import json
 import re
 import sys
 
+LOG_LINE = re.compile(r"^\d+:\d\d:\d\d\.\d+ ")  # a GStreamer log line (FailureLog)
 KEEP = re.compile(r"Failure|Expected|actual|Which is|Value of|\[  FAILED  \]|ERROR: |runtime error|Sanitizer|"
-                  r"^--- (the last|end of log)|^\d+:\d\d:\d\d\.\d+ ")
+                  r"^--- (the last|end of log)")
 shown = 0
 for d in sys.argv[1:]:
     try:
@@ -21,10 +22,10 @@ for d in sys.argv[1:]:
         if shown > 4:
             print(f"[failures] ... more in {d}/meson-logs/testlog.txt")
             sys.exit(0)
-        out = [l for l in (t.get("stdout") or "").splitlines() if KEEP.search(l)]
-        # The log lines come last: keep the failures and the newest 40 of them.
-        logs = [l for l in out if re.match(r"^\d+:\d\d:\d\d\.\d+ ", l)]
-        rest = [l for l in out if not re.match(r"^\d+:\d\d:\d\d\.\d+ ", l)]
+        out = (t.get("stdout") or "").splitlines()
+        # The failure lines first, then the newest 40 log lines.
+        logs = [l for l in out if LOG_LINE.match(l)]
+        rest = [l for l in out if KEEP.search(l) and not LOG_LINE.match(l)]
         print(f"[failures] {d}: {t['name']} ({t['result']}, {t.get('duration', 0):.0f} s)")
         for l in rest[:30] + logs[-40:]:
             print("  " + l[:400])

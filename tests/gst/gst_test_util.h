@@ -163,6 +163,51 @@ inline std::string start_failure(const std::string& desc) {
   return text;
 }
 
+// For a failure message: every moqsrc/moqsink in `pipeline` (also inside playbin) with its
+// state, its pads and its stats, and the pipeline's state.
+inline std::string moq_report(GstElement* pipeline) {
+  auto state = [](GstElement* e) {
+    GstState cur = GST_STATE_VOID_PENDING, pending = GST_STATE_VOID_PENDING;
+    gst_element_get_state(e, &cur, &pending, 0);
+    return std::string(gst_element_state_get_name(cur)) +
+           (pending != GST_STATE_VOID_PENDING ? std::string("->") + gst_element_state_get_name(pending) : "");
+  };
+  std::string out = std::string("pipeline ") + state(pipeline);
+  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(pipeline));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    GstElement* e = GST_ELEMENT(g_value_get_object(&v));
+    GstElementFactory* f = gst_element_get_factory(e);
+    const char* kind = f ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)) : "";
+    if (g_str_equal(kind, "moqsrc") || g_str_equal(kind, "moqsink")) {
+      gchar* name = gst_element_get_name(e);
+      out += std::string("; ") + kind + " " + name + " " + state(e) + " pads [";
+      g_free(name);
+      for (GList* l = e->srcpads; l; l = l->next) {
+        gchar* pn = gst_pad_get_name(GST_PAD(l->data));
+        out += std::string(pn) + (gst_pad_is_linked(GST_PAD(l->data)) ? "" : "(unlinked)") + " ";
+        g_free(pn);
+      }
+      out += "]";
+      if (GST_IS_BIN(e))  // moqsrc's appsrcs: a live one left PAUSED sends nothing
+        for (GList* l = GST_BIN(e)->children; l; l = l->next)
+          out += std::string(" ") + GST_ELEMENT_NAME(l->data) + ":" + state(GST_ELEMENT(l->data));
+      GstStructure* st = nullptr;
+      g_object_get(e, "stats", &st, nullptr);
+      if (st) {
+        gchar* text = gst_structure_to_string(st);
+        out += std::string(" ") + text;
+        g_free(text);
+        gst_structure_free(st);
+      }
+    }
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  return out;
+}
+
 struct Pipeline {
   GstElement* p = nullptr;
   explicit Pipeline(const std::string& desc) {
@@ -180,7 +225,8 @@ struct Pipeline {
     gst_object_unref(p);
   }
   std::string bus_error() { return bus_errors(p); }
-  // Pulls up to `want` samples from the appsink `name`; stops early on an error.
+  // Pulls up to `want` samples from the appsink `name`; stops early on an error. Short of `want`,
+  // `error` also gets moq_report() to say where the data stopped.
   int pull(const char* name, int want, std::chrono::seconds limit, std::string* error) {
     GstElement* sink = gst_bin_get_by_name(GST_BIN(p), name);
     EXPECT_TRUE(sink) << name;
@@ -198,6 +244,7 @@ struct Pipeline {
       }
     }
     gst_object_unref(sink);
+    if (n < want) *error += " [" + moq_report(p) + "]";
     return n;
   }
 };
@@ -309,50 +356,5 @@ class FailureLog : public ::testing::EmptyTestEventListener {
   }
   GstClockTime start_ = 0;
 };
-
-// For a failure message: every moqsrc/moqsink in `pipeline` (also inside playbin) with its
-// state, its pads and its stats, and the pipeline's state.
-inline std::string moq_report(GstElement* pipeline) {
-  auto state = [](GstElement* e) {
-    GstState cur = GST_STATE_VOID_PENDING, pending = GST_STATE_VOID_PENDING;
-    gst_element_get_state(e, &cur, &pending, 0);
-    return std::string(gst_element_state_get_name(cur)) +
-           (pending != GST_STATE_VOID_PENDING ? std::string("->") + gst_element_state_get_name(pending) : "");
-  };
-  std::string out = std::string("pipeline ") + state(pipeline);
-  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(pipeline));
-  GValue v = G_VALUE_INIT;
-  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
-    GstElement* e = GST_ELEMENT(g_value_get_object(&v));
-    GstElementFactory* f = gst_element_get_factory(e);
-    const char* kind = f ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(f)) : "";
-    if (g_str_equal(kind, "moqsrc") || g_str_equal(kind, "moqsink")) {
-      gchar* name = gst_element_get_name(e);
-      out += std::string("; ") + kind + " " + name + " " + state(e) + " pads [";
-      g_free(name);
-      for (GList* l = e->srcpads; l; l = l->next) {
-        gchar* pn = gst_pad_get_name(GST_PAD(l->data));
-        out += std::string(pn) + (gst_pad_is_linked(GST_PAD(l->data)) ? "" : "(unlinked)") + " ";
-        g_free(pn);
-      }
-      out += "]";
-      if (GST_IS_BIN(e))  // moqsrc's appsrcs: a live one left PAUSED sends nothing
-        for (GList* l = GST_BIN(e)->children; l; l = l->next)
-          out += std::string(" ") + GST_ELEMENT_NAME(l->data) + ":" + state(GST_ELEMENT(l->data));
-      GstStructure* st = nullptr;
-      g_object_get(e, "stats", &st, nullptr);
-      if (st) {
-        gchar* text = gst_structure_to_string(st);
-        out += std::string(" ") + text;
-        g_free(text);
-        gst_structure_free(st);
-      }
-    }
-    g_value_reset(&v);
-  }
-  g_value_unset(&v);
-  gst_iterator_free(it);
-  return out;
-}
 
 }  // namespace moqtest
